@@ -1,0 +1,231 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+
+	appsv1 "k8s.io/api/apps/v1"
+	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
+
+	"github.com/daemonset-controller/daemonset-controller/pkg/placement"
+	"github.com/daemonset-controller/daemonset-controller/pkg/plan"
+)
+
+// act carries out a plan: it turns failed, succeeded and lost pods into
+// deletions, records expectations, then creates and deletes at most
+// BurstReplicas pods of each kind.
+func (c *Controller) act(ctx context.Context, ds *appsv1.DaemonSet, p plan.Plan, hash string) error {
+	deletes := append([]*v1.Pod(nil), p.Delete...)
+	deletes = append(deletes, c.failedToDelete(ds, p.Failed)...)
+	for _, pod := range p.Succeeded {
+		c.recorder.Eventf(ds, v1.EventTypeNormal, reasonSucceededPod,
+			"Found succeeded daemon pod %s/%s on node %s, will try to delete it", pod.Namespace, pod.Name, pod.Spec.NodeName)
+		deletes = append(deletes, pod)
+	}
+	lost, lostErr := c.confirmLost(ctx, p.Lost)
+	deletes = append(deletes, lost...)
+
+	creates := p.CreateOn
+	if len(creates) > c.opts.BurstReplicas {
+		creates = creates[:c.opts.BurstReplicas]
+	}
+	if len(deletes) > c.opts.BurstReplicas {
+		deletes = deletes[:c.opts.BurstReplicas]
+	}
+	if len(creates) == 0 && len(deletes) == 0 {
+		return lostErr
+	}
+	k := key(ds)
+	uids := make([]types.UID, len(deletes))
+	for i, pod := range deletes {
+		uids[i] = pod.UID
+	}
+	// Expectations go first: the informer may report our pods before the
+	// API calls return.
+	c.expectations.Expect(k, len(creates), uids)
+	createErr := c.createPods(ctx, ds, creates, hash)
+	deleteErr := c.deletePods(ctx, ds, deletes)
+	return errors.Join(lostErr, createErr, deleteErr)
+}
+
+// failedToDelete returns the Failed pods whose node is out of backoff, and
+// requeues the DaemonSet for those still in it. Backoff per node stops a
+// pod that the kubelet keeps rejecting from being recreated in a hot loop.
+func (c *Controller) failedToDelete(ds *appsv1.DaemonSet, failed []*v1.Pod) []*v1.Pod {
+	var out []*v1.Pod
+	now := c.opts.Now()
+	c.backoffMu.Lock()
+	defer c.backoffMu.Unlock()
+	for _, pod := range failed {
+		id := fmt.Sprintf("%s/%d/%s", ds.UID, ds.Status.ObservedGeneration, pod.Spec.NodeName)
+		if c.failedBackoff.IsInBackOffSinceUpdate(id, now) {
+			c.enqueueAfter(ds, c.failedBackoff.Get(id))
+			continue
+		}
+		c.failedBackoff.Next(id, now)
+		c.recorder.Eventf(ds, v1.EventTypeWarning, reasonFailedDaemonPod,
+			"Found failed daemon pod %s/%s on node %s, will try to kill it", pod.Namespace, pod.Name, pod.Spec.NodeName)
+		out = append(out, pod)
+	}
+	return out
+}
+
+// confirmLost returns the pods whose node the API server confirms is gone.
+// The node cache alone is not trusted for this: it may lag a new node.
+func (c *Controller) confirmLost(ctx context.Context, lost []*v1.Pod) ([]*v1.Pod, error) {
+	gone := map[string]bool{}
+	var out []*v1.Pod
+	for _, pod := range lost {
+		name := pod.Spec.NodeName
+		if _, seen := gone[name]; !seen {
+			_, err := c.client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+			if err != nil && !apierrors.IsNotFound(err) {
+				return out, fmt.Errorf("checking node %s: %w", name, err)
+			}
+			gone[name] = apierrors.IsNotFound(err)
+		}
+		if gone[name] {
+			out = append(out, pod)
+		}
+	}
+	return out, nil
+}
+
+// createPods creates a pod on each node in slow-start batches of 1, 2, 4,
+// ...: when creations fail (quota, admission, a bad template) the first
+// failure stops the rest, instead of hundreds of failing calls and events.
+func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes []string, hash string) error {
+	template := podTemplate(ds, hash)
+	k := key(ds)
+	var errs []error
+	var mu sync.Mutex
+	for pos, batch := 0, 1; pos < len(nodes); pos, batch = pos+batch, batch*2 {
+		batch = min(batch, len(nodes)-pos)
+		var wg sync.WaitGroup
+		failed := false
+		for _, node := range nodes[pos : pos+batch] {
+			wg.Go(func() {
+				if err := c.createPod(ctx, ds, template, node); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					failed = true
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if failed {
+			if skipped := len(nodes) - pos - batch; skipped > 0 {
+				c.expectations.LowerCreations(k, skipped)
+				klog.FromContext(ctx).V(2).Info("Slow-start failure, skipping the rest of the creations", "skipped", skipped)
+			}
+			break
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Controller) createPod(ctx context.Context, ds *appsv1.DaemonSet, template *v1.PodTemplateSpec, node string) error {
+	pod := &v1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			GenerateName:    ds.Name + "-",
+			Namespace:       ds.Namespace,
+			Labels:          template.Labels,
+			Annotations:     template.Annotations,
+			Finalizers:      template.Finalizers,
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(ds, appsv1.SchemeGroupVersion.WithKind("DaemonSet"))},
+		},
+		Spec: *template.Spec.DeepCopy(),
+	}
+	pod.Spec.Affinity = bindToNode(pod.Spec.Affinity, node)
+	created, err := c.client.CoreV1().Pods(ds.Namespace).Create(ctx, pod, metav1.CreateOptions{})
+	switch {
+	case err == nil:
+		c.recorder.Eventf(ds, v1.EventTypeNormal, reasonSuccessfulCreate, "Created pod: %s", created.Name)
+		return nil
+	case apierrors.HasStatusCause(err, v1.NamespaceTerminatingCause):
+		// Every later creation fails the same way, and nothing is lost.
+		c.expectations.CreationObserved(key(ds))
+		return nil
+	case apierrors.IsTimeout(err) || apierrors.IsServerTimeout(err):
+		// The pod may exist: keep expecting it so it is not made twice.
+		return fmt.Errorf("creating pod on node %s: %w", node, err)
+	}
+	c.expectations.CreationObserved(key(ds))
+	c.recorder.Eventf(ds, v1.EventTypeWarning, reasonFailedCreate, "Error creating: %v", err)
+	return fmt.Errorf("creating pod on node %s: %w", node, err)
+}
+
+// podTemplate is the DaemonSet's template plus what every daemon pod
+// carries: the automatic tolerations, the revision hash and the legacy
+// template generation labels.
+func podTemplate(ds *appsv1.DaemonSet, hash string) *v1.PodTemplateSpec {
+	t := ds.Spec.Template.DeepCopy()
+	placement.AddDaemonTolerations(&t.Spec)
+	lbls := make(map[string]string, len(t.Labels)+2)
+	for k, v := range t.Labels {
+		lbls[k] = v
+	}
+	if g := templateGeneration(ds); g != nil {
+		lbls[plan.TemplateGenerationLabel] = strconv.FormatInt(*g, 10)
+	}
+	if hash != "" {
+		lbls[appsv1.DefaultDaemonSetUniqueLabelKey] = hash
+	}
+	t.Labels = lbls
+	return t
+}
+
+// bindToNode makes the required node affinity select exactly node, so that
+// kube-scheduler binds the pod there (and only there). Any required terms
+// of the template are replaced: the node was already checked against them.
+func bindToNode(a *v1.Affinity, node string) *v1.Affinity {
+	sel := &v1.NodeSelector{NodeSelectorTerms: []v1.NodeSelectorTerm{{
+		MatchFields: []v1.NodeSelectorRequirement{{Key: metav1.ObjectNameField, Operator: v1.NodeSelectorOpIn, Values: []string{node}}},
+	}}}
+	if a == nil {
+		a = &v1.Affinity{}
+	}
+	if a.NodeAffinity == nil {
+		a.NodeAffinity = &v1.NodeAffinity{}
+	}
+	a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution = sel
+	return a
+}
+
+// deletePods deletes pods in parallel. The UID precondition guarantees that
+// only the pod the plan saw is deleted.
+func (c *Controller) deletePods(ctx context.Context, ds *appsv1.DaemonSet, pods []*v1.Pod) error {
+	var mu sync.Mutex
+	var errs []error
+	var wg sync.WaitGroup
+	for _, pod := range pods {
+		wg.Go(func() {
+			uid := pod.UID
+			err := c.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+			switch {
+			case err == nil:
+				c.recorder.Eventf(ds, v1.EventTypeNormal, reasonSuccessfulDelete, "Deleted pod: %s", pod.Name)
+				return
+			case apierrors.IsNotFound(err) || apierrors.IsConflict(err):
+				// Already gone (or replaced): the deletion event may never come.
+				c.expectations.DeletionObserved(key(ds), uid)
+				return
+			}
+			c.expectations.DeletionObserved(key(ds), uid)
+			c.recorder.Eventf(ds, v1.EventTypeWarning, reasonFailedDelete, "Error deleting: %v", err)
+			mu.Lock()
+			errs = append(errs, fmt.Errorf("deleting pod %s: %w", pod.Name, err))
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}

@@ -1,0 +1,113 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/daemonset-controller/daemonset-controller/pkg/history"
+)
+
+// currentRevision returns the ControllerRevision holding ds's template,
+// creating it when missing. Its hash label names the pods' revision.
+func (c *Controller) currentRevision(ctx context.Context, ds *appsv1.DaemonSet, cl *claimer) (*appsv1.ControllerRevision, error) {
+	revs, err := c.claimRevisions(ctx, ds, cl)
+	if err != nil {
+		return nil, err
+	}
+	var current, old []*appsv1.ControllerRevision
+	for _, rev := range revs {
+		if _, ok := rev.Labels[appsv1.DefaultDaemonSetUniqueLabelKey]; !ok {
+			// Old revisions may lack the label; upstream uses the name.
+			rev = rev.DeepCopy()
+			if rev.Labels == nil {
+				rev.Labels = map[string]string{}
+			}
+			rev.Labels[appsv1.DefaultDaemonSetUniqueLabelKey] = rev.Name
+			if rev, err = c.client.AppsV1().ControllerRevisions(ds.Namespace).Update(ctx, rev, metav1.UpdateOptions{}); err != nil {
+				return nil, err
+			}
+		}
+		match, err := history.Matches(ds, rev)
+		if err != nil {
+			return nil, err
+		}
+		if match {
+			current = append(current, rev)
+		} else {
+			old = append(old, rev)
+		}
+	}
+	next := history.MaxRevision(old) + 1
+	if len(current) == 0 {
+		return c.snapshot(ctx, ds, next)
+	}
+	cur := current[0]
+	for _, rev := range current[1:] {
+		if rev.Revision > cur.Revision {
+			cur = rev
+		}
+	}
+	// A template restored by rollback becomes the newest revision again.
+	if cur.Revision < next {
+		upd := cur.DeepCopy()
+		upd.Revision = next
+		if cur, err = c.client.AppsV1().ControllerRevisions(ds.Namespace).Update(ctx, upd, metav1.UpdateOptions{}); err != nil {
+			return nil, err
+		}
+	}
+	return cur, nil
+}
+
+// snapshot creates the revision for ds's template. A different revision
+// under the same name is a hash collision: status.collisionCount is bumped
+// so the next sync hashes to a new name.
+func (c *Controller) snapshot(ctx context.Context, ds *appsv1.DaemonSet, revision int64) (*appsv1.ControllerRevision, error) {
+	data, err := history.Patch(ds)
+	if err != nil {
+		return nil, err
+	}
+	hash := history.Hash(&ds.Spec.Template, ds.Status.CollisionCount)
+	lbls := map[string]string{}
+	for k, v := range ds.Spec.Template.Labels {
+		lbls[k] = v
+	}
+	lbls[appsv1.DefaultDaemonSetUniqueLabelKey] = hash
+	rev := &appsv1.ControllerRevision{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            history.Name(ds, hash),
+			Namespace:       ds.Namespace,
+			Labels:          lbls,
+			Annotations:     ds.Annotations,
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(ds, appsv1.SchemeGroupVersion.WithKind("DaemonSet"))},
+		},
+		Data:     runtime.RawExtension{Raw: data},
+		Revision: revision,
+	}
+	created, err := c.client.AppsV1().ControllerRevisions(ds.Namespace).Create(ctx, rev, metav1.CreateOptions{})
+	if !apierrors.IsAlreadyExists(err) {
+		return created, err
+	}
+	existing, getErr := c.client.AppsV1().ControllerRevisions(ds.Namespace).Get(ctx, rev.Name, metav1.GetOptions{})
+	if getErr != nil {
+		return nil, getErr
+	}
+	if match, _ := history.Matches(ds, existing); match && metav1.IsControlledBy(existing, ds) {
+		return existing, nil
+	}
+	upd := ds.DeepCopy()
+	count := int32(0)
+	if upd.Status.CollisionCount != nil {
+		count = *upd.Status.CollisionCount
+	}
+	count++
+	upd.Status.CollisionCount = &count
+	if _, err := c.client.AppsV1().DaemonSets(ds.Namespace).UpdateStatus(ctx, upd, metav1.UpdateOptions{}); err != nil {
+		return nil, err
+	}
+	return nil, fmt.Errorf("hash collision on revision %s; collisionCount is now %d", rev.Name, count)
+}

@@ -1,0 +1,202 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+
+	"github.com/daemonset-controller/daemonset-controller/pkg/placement"
+	"github.com/daemonset-controller/daemonset-controller/pkg/plan"
+)
+
+// Event reasons, as the built-in controller uses them.
+const (
+	reasonSuccessfulCreate = "SuccessfulCreate"
+	reasonFailedCreate     = "FailedCreate"
+	reasonSuccessfulDelete = "SuccessfulDelete"
+	reasonFailedDelete     = "FailedDelete"
+	reasonFailedDaemonPod  = "FailedDaemonPod"
+	reasonSucceededPod     = "SucceededDaemonPod"
+	reasonSelectingAll     = "SelectingAll"
+	reasonInvalidSelector  = "InvalidSelector"
+)
+
+// sync brings one DaemonSet's pods and status in line with its spec:
+// observe (caches) -> plan (pure) -> act (API) -> write status.
+func (c *Controller) sync(ctx context.Context, k string) error {
+	start := c.opts.Now()
+	logger := klog.FromContext(ctx)
+	defer func() { logger.V(4).Info("Synced", "duration", c.opts.Now().Sub(start)) }()
+
+	namespace, name, err := cache.SplitMetaNamespaceKey(k)
+	if err != nil {
+		return nil // a key we never made; retrying cannot help
+	}
+	ds, err := c.dsLister.DaemonSets(namespace).Get(name)
+	if apierrors.IsNotFound(err) {
+		c.expectations.Forget(k)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	// A DaemonSet being deleted is left to the garbage collector, which
+	// removes its pods; its status can no longer be computed reliably.
+	if ds.DeletionTimestamp != nil {
+		return nil
+	}
+	selector, err := metav1.LabelSelectorAsSelector(ds.Spec.Selector)
+	if err != nil {
+		c.recorder.Eventf(ds, v1.EventTypeWarning, reasonInvalidSelector, "Invalid selector: %v", err)
+		return nil
+	}
+	if selector.Empty() {
+		c.recorder.Event(ds, v1.EventTypeWarning, reasonSelectingAll, "This daemon set is selecting all pods. A non-empty selector is required.")
+		return nil
+	}
+
+	in, err := c.observe(ctx, ds, selector)
+	if err != nil {
+		return err
+	}
+	if !c.expectations.Satisfied(k) {
+		// The cache has not caught up with our own writes: acting now could
+		// create a second pod. Report what is known, and wait.
+		return c.writeStatus(ctx, ds, in, false)
+	}
+	actErr := c.act(ctx, ds, plan.Compute(in), in.Hash)
+	statusErr := c.writeStatus(ctx, ds, in, true)
+	return errors.Join(actErr, statusErr)
+}
+
+// observe reads everything the plan needs from the caches, claiming pods
+// and revisions on the way.
+func (c *Controller) observe(ctx context.Context, ds *appsv1.DaemonSet, selector labels.Selector) (plan.Input, error) {
+	nodes, err := c.nodeLister.List(labels.Everything())
+	if err != nil {
+		return plan.Input{}, err
+	}
+	cl := newClaimer(c.client, ds, selector)
+	cur, err := c.currentRevision(ctx, ds, cl)
+	if err != nil {
+		return plan.Input{}, fmt.Errorf("constructing revisions: %w", err)
+	}
+	pods, err := c.claimPods(ctx, ds, cl)
+	if err != nil {
+		return plan.Input{}, err
+	}
+	return plan.Input{
+		Nodes:           nodes,
+		PodsByNode:      byTargetNode(pods),
+		Placement:       placement.New(ds),
+		Hash:            cur.Labels[appsv1.DefaultDaemonSetUniqueLabelKey],
+		Surge:           allowsSurge(ds),
+		MinReadySeconds: ds.Spec.MinReadySeconds,
+		Now:             c.opts.Now(),
+	}, nil
+}
+
+// byTargetNode groups pods by the node they are for. Terminal pods already
+// being deleted are left out: nothing more can be done with them.
+func byTargetNode(pods []*v1.Pod) map[string][]*v1.Pod {
+	out := map[string][]*v1.Pod{}
+	for _, pod := range pods {
+		terminal := pod.Status.Phase == v1.PodFailed || pod.Status.Phase == v1.PodSucceeded
+		if terminal && pod.DeletionTimestamp != nil {
+			continue
+		}
+		if n := plan.TargetNode(pod); n != "" {
+			out[n] = append(out[n], pod)
+		}
+	}
+	return out
+}
+
+// allowsSurge reports whether a rolling update may put a second pod on a node.
+func allowsSurge(ds *appsv1.DaemonSet) bool {
+	if ds.Spec.UpdateStrategy.Type != appsv1.RollingUpdateDaemonSetStrategyType || ds.Spec.UpdateStrategy.RollingUpdate == nil {
+		return false
+	}
+	s := ds.Spec.UpdateStrategy.RollingUpdate.MaxSurge
+	return s != nil && s.String() != "0" && s.String() != "0%"
+}
+
+// templateGeneration returns the legacy template generation the API server
+// records on the DaemonSet, or nil.
+func templateGeneration(ds *appsv1.DaemonSet) *int64 {
+	v, ok := ds.Annotations[appsv1.DeprecatedTemplateGeneration]
+	if !ok {
+		return nil
+	}
+	g, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return nil
+	}
+	return &g
+}
+
+// writeStatus writes the status the caches show, only when it changed.
+// observedGeneration advances only when this sync acted on the spec.
+func (c *Controller) writeStatus(ctx context.Context, ds *appsv1.DaemonSet, in plan.Input, observed bool) error {
+	counts := plan.Status(in, templateGeneration(ds))
+	if ds.Spec.MinReadySeconds > 0 && counts.NumberReady != counts.NumberAvailable {
+		c.enqueueAfter(ds, time.Duration(ds.Spec.MinReadySeconds)*time.Second)
+	}
+	if countsOf(ds.Status) == counts && (!observed || ds.Status.ObservedGeneration >= ds.Generation) {
+		return nil
+	}
+	toUpdate := ds.DeepCopy()
+	for attempt := 0; ; attempt++ {
+		setCounts(&toUpdate.Status, counts)
+		if observed {
+			toUpdate.Status.ObservedGeneration = ds.Generation
+		}
+		_, err := c.client.AppsV1().DaemonSets(ds.Namespace).UpdateStatus(ctx, toUpdate, metav1.UpdateOptions{})
+		if err == nil || !apierrors.IsConflict(err) || attempt >= 2 {
+			if err != nil {
+				return fmt.Errorf("writing status: %w", err)
+			}
+			return nil
+		}
+		fresh, getErr := c.client.AppsV1().DaemonSets(ds.Namespace).Get(ctx, ds.Name, metav1.GetOptions{})
+		if getErr != nil {
+			return fmt.Errorf("writing status: %w", getErr)
+		}
+		if fresh.UID != ds.UID {
+			return nil // replaced by a new DaemonSet of the same name
+		}
+		toUpdate = fresh
+	}
+}
+
+func setCounts(s *appsv1.DaemonSetStatus, c plan.Counts) {
+	s.DesiredNumberScheduled = c.DesiredNumberScheduled
+	s.CurrentNumberScheduled = c.CurrentNumberScheduled
+	s.NumberMisscheduled = c.NumberMisscheduled
+	s.NumberReady = c.NumberReady
+	s.UpdatedNumberScheduled = c.UpdatedNumberScheduled
+	s.NumberAvailable = c.NumberAvailable
+	s.NumberUnavailable = c.NumberUnavailable
+}
+
+func countsOf(s appsv1.DaemonSetStatus) plan.Counts {
+	return plan.Counts{
+		DesiredNumberScheduled: s.DesiredNumberScheduled,
+		CurrentNumberScheduled: s.CurrentNumberScheduled,
+		NumberMisscheduled:     s.NumberMisscheduled,
+		NumberReady:            s.NumberReady,
+		UpdatedNumberScheduled: s.UpdatedNumberScheduled,
+		NumberAvailable:        s.NumberAvailable,
+		NumberUnavailable:      s.NumberUnavailable,
+	}
+}
