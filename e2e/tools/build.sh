@@ -1,27 +1,38 @@
 #!/usr/bin/env bash
 # Builds the e2e test-bed binaries (etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl, kwok) from the pinned modules beside this script, into
-# a cache folder outside the clone keyed by those pins, and prints that folder.
-# A second run with the same pins builds nothing.
+# kube-scheduler, kubectl, kwok) from the pinned modules beside this script into a
+# cache folder outside the clone, keyed by those pins, plus kwok's stage file,
+# and prints that folder. A second run with the same pins builds nothing.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-key=$(cat "$here"/*/go.mod "$here"/*/go.sum "$here"/build.sh | sha256sum | cut -c1-12)
+key=$(cat "$here"/*/go.mod "$here"/*/go.sum | sha256sum | cut -c1-12)
 out=${DSC_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/daemonset-controller/tools-$key}
-want=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok)
-missing=0
-for b in "${want[@]}"; do [ -x "$out/$b" ] || missing=1; done
-if [ "$missing" = 1 ]; then
-  mkdir -p "$out.tmp"
-  echo "building test-bed binaries into $out (first time takes ~10 min)" >&2
-  (cd "$here/etcd" && go build -trimpath -o "$out.tmp/etcd" .)
-  (cd "$here/kwok" && go build -trimpath -o "$out.tmp/" sigs.k8s.io/kwok/cmd/kwok)
-  (cd "$here/kube" && go build -trimpath -o "$out.tmp/" \
-    k8s.io/kubernetes/cmd/kube-apiserver \
-    k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kube-scheduler \
-    k8s.io/kubernetes/cmd/kubectl)
-  mkdir -p "$out"
-  for b in "${want[@]}"; do mv "$out.tmp/$b" "$out/$b"; done
-  rmdir "$out.tmp" 2>/dev/null || true
+mkdir -p "$out"
+
+build() { # build BIN MODULE-DIR PACKAGE
+  [ -x "$out/$1" ] && return 0
+  echo "building $1 into $out (the first build of all six takes ~10 min)" >&2
+  (cd "$here/$2" && go build -trimpath -o "$out/$1.tmp" "$3")
+  mv "$out/$1.tmp" "$out/$1"
+}
+build etcd etcd .
+build kwok kwok sigs.k8s.io/kwok/cmd/kwok
+for b in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+  build "$b" kube "k8s.io/kubernetes/cmd/$b"
+done
+
+# kwok's own stages: nodes turn Ready and renew leases, pods go Pending ->
+# Running -> Ready, and deleted pods go away.
+if [ ! -s "$out/kwok-stages.yaml" ]; then
+  stages=$(cd "$here/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)/kustomize/stage
+  for f in node/fast/node-initialize node/heartbeat-with-lease/node-heartbeat-with-lease \
+    pod/general/pod-create pod/general/pod-init-container-running pod/general/pod-init-container-completed \
+    pod/general/pod-ready pod/general/pod-complete pod/general/pod-delete; do
+    cat "$stages/$f.yaml"; echo "---"
+  done > "$out/kwok-stages.yaml.tmp"
+  mv "$out/kwok-stages.yaml.tmp" "$out/kwok-stages.yaml"
 fi
+# A gitignored link inside the clone, for people looking for the binaries.
+root=$(cd "$here/../.." && pwd)
+mkdir -p "$root/_output" && ln -sfn "$out" "$root/_output/tools"
 echo "$out"

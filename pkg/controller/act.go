@@ -29,8 +29,9 @@ func (c *Controller) act(ctx context.Context, ds *appsv1.DaemonSet, p plan.Plan,
 			"Found succeeded daemon pod %s/%s on node %s, will try to delete it", pod.Namespace, pod.Name, pod.Spec.NodeName)
 		deletes = append(deletes, pod)
 	}
+	// Pods on a node that is gone have no kubelet to end them gracefully:
+	// they are deleted at once, as the pod garbage collector would.
 	lost, lostErr := c.confirmLost(ctx, p.Lost)
-	deletes = append(deletes, lost...)
 
 	creates := p.CreateOn
 	if len(creates) > c.opts.BurstReplicas {
@@ -39,20 +40,24 @@ func (c *Controller) act(ctx context.Context, ds *appsv1.DaemonSet, p plan.Plan,
 	if len(deletes) > c.opts.BurstReplicas {
 		deletes = deletes[:c.opts.BurstReplicas]
 	}
-	if len(creates) == 0 && len(deletes) == 0 {
+	if len(lost) > c.opts.BurstReplicas-len(deletes) {
+		lost = lost[:c.opts.BurstReplicas-len(deletes)]
+	}
+	if len(creates) == 0 && len(deletes) == 0 && len(lost) == 0 {
 		return lostErr
 	}
-	k := key(ds)
-	uids := make([]types.UID, len(deletes))
-	for i, pod := range deletes {
-		uids[i] = pod.UID
+	var uids []types.UID
+	for _, pod := range append(append([]*v1.Pod(nil), deletes...), lost...) {
+		uids = append(uids, pod.UID)
 	}
 	// Expectations go first: the informer may report our pods before the
 	// API calls return.
-	c.expectations.Expect(k, len(creates), uids)
+	c.expectations.Expect(key(ds), len(creates), uids)
 	createErr := c.createPods(ctx, ds, creates, hash)
-	deleteErr := c.deletePods(ctx, ds, deletes)
-	return errors.Join(lostErr, createErr, deleteErr)
+	deleteErr := c.deletePods(ctx, ds, deletes, nil)
+	var zero int64
+	lostDeleteErr := c.deletePods(ctx, ds, lost, &zero)
+	return errors.Join(lostErr, createErr, deleteErr, lostDeleteErr)
 }
 
 // failedToDelete returns the Failed pods whose node is out of backoff, and
@@ -200,16 +205,19 @@ func bindToNode(a *v1.Affinity, node string) *v1.Affinity {
 	return a
 }
 
-// deletePods deletes pods in parallel. The UID precondition guarantees that
-// only the pod the plan saw is deleted.
-func (c *Controller) deletePods(ctx context.Context, ds *appsv1.DaemonSet, pods []*v1.Pod) error {
+// deletePods deletes pods in parallel, with the given grace period (nil for
+// the pod's own). The UID precondition guarantees that only the pod the
+// plan saw is deleted.
+func (c *Controller) deletePods(ctx context.Context, ds *appsv1.DaemonSet, pods []*v1.Pod, grace *int64) error {
 	var mu sync.Mutex
 	var errs []error
 	var wg sync.WaitGroup
 	for _, pod := range pods {
 		wg.Go(func() {
 			uid := pod.UID
-			err := c.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+			err := c.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
+				GracePeriodSeconds: grace, Preconditions: &metav1.Preconditions{UID: &uid},
+			})
 			switch {
 			case err == nil:
 				c.recorder.Eventf(ds, v1.EventTypeNormal, reasonSuccessfulDelete, "Deleted pod: %s", pod.Name)

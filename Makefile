@@ -1,0 +1,44 @@
+# daemonset-controller: see README.md.
+GO      ?= go
+BIN     := bin/daemonset-controller
+E2E_TIMEOUT ?= 45m
+
+.PHONY: all build test unit e2e demo tools lint clean
+
+all: build
+
+## build: the controller binary, into bin/
+build:
+	$(GO) build -o $(BIN) .
+
+## test: lint, unit tests and end-to-end tests (builds the test bed first)
+test: lint unit e2e
+
+## unit: unit tests with the race detector
+unit:
+	$(GO) test -race -count=1 ./pkg/... .
+
+## e2e: end-to-end tests against a real local control plane
+e2e: tools
+	$(GO) test -count=1 -timeout $(E2E_TIMEOUT) -v ./e2e/...
+
+## demo: the seed's DaemonSet on a local control plane with kwok nodes
+demo: tools
+	$(GO) run ./e2e/cmd/demo
+
+## tools: etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
+## kubectl and kwok, built once into the user cache (linked at _output/tools)
+tools:
+	@e2e/tools/build.sh >/dev/null
+
+## lint: gofmt and go vet
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+## clean: remove build output (the test-bed binaries stay cached in
+## ~/.cache/daemonset-controller; delete that folder to rebuild them)
+clean:
+	rm -rf bin _output
+	$(GO) clean -testcache

@@ -1,0 +1,84 @@
+// Package e2e proves the controller against a real control plane: the
+// tests start etcd, kube-apiserver, kube-controller-manager (without its
+// DaemonSet controller), kube-scheduler and kwok, run the controller binary
+// out of cluster, and stop everything afterwards.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/daemonset-controller/daemonset-controller/e2e/bed"
+)
+
+var (
+	tb      *bed.Bed
+	ctrlBin string
+
+	ctrlMu sync.Mutex
+	ctrl   *bed.Proc
+	runs   int
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	ctx := context.Background()
+	var err error
+	tb, err = bed.Start(ctx, bed.Options{Log: log.Printf})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: cannot start the test bed:", err)
+		return 1
+	}
+	defer tb.Stop()
+	if ctrlBin, err = tb.BuildController(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	if err := restartController(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	defer func() { currentController().Stop(10 * e2eSecond) }()
+	code := m.Run()
+	if code == 0 && os.Getenv("E2E_KEEP") == "" {
+		defer os.RemoveAll(tb.Dir)
+	} else {
+		fmt.Fprintln(os.Stderr, "e2e: logs and data are in", tb.Dir)
+	}
+	return code
+}
+
+// restartController starts a fresh controller process (the previous one
+// must be stopped), with the default client limits a user gets.
+func restartController() error {
+	ctrlMu.Lock()
+	defer ctrlMu.Unlock()
+	runs++
+	p, err := tb.StartController(ctrlBin, fmt.Sprintf("daemonset-controller-%d", runs), "-v=2")
+	if err != nil {
+		return err
+	}
+	ctrl = p
+	return nil
+}
+
+func currentController() *bed.Proc {
+	ctrlMu.Lock()
+	defer ctrlMu.Unlock()
+	return ctrl
+}
+
+// checkController fails the test if the controller died under it.
+func checkController(t *testing.T) {
+	t.Helper()
+	if p := currentController(); p.Exited() {
+		t.Fatalf("the controller exited: %s", bed.Tail(p.Log, 20))
+	}
+}
