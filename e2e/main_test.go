@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -16,8 +18,9 @@ import (
 )
 
 var (
-	tb      *bed.Bed
-	ctrlBin string
+	tb       *bed.Bed
+	ctrlBin  string
+	ctrlConf string // the kubeconfig of the controller's service account
 
 	ctrlMu sync.Mutex
 	ctrl   *bed.Proc
@@ -41,12 +44,19 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
+	if ctrlConf, err = tb.ControllerKubeconfig(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
 	if err := restartController(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
 	defer func() { currentController().Stop(10 * e2eSecond) }()
 	code := m.Run()
+	if code == 0 {
+		code = checkLogs()
+	}
 	if code == 0 && os.Getenv("E2E_KEEP") == "" {
 		defer os.RemoveAll(tb.Dir)
 	} else {
@@ -56,12 +66,13 @@ func run(m *testing.M) int {
 }
 
 // restartController starts a fresh controller process (the previous one
-// must be stopped), with the default client limits a user gets.
+// must be stopped), with the default client limits a user gets and only the
+// rights manifests/rbac.yaml grants.
 func restartController() error {
 	ctrlMu.Lock()
 	defer ctrlMu.Unlock()
 	runs++
-	p, err := tb.StartController(ctrlBin, fmt.Sprintf("daemonset-controller-%d", runs), "-v=2")
+	p, err := tb.StartController(ctrlBin, fmt.Sprintf("daemonset-controller-%d", runs), ctrlConf, "-v=2")
 	if err != nil {
 		return err
 	}
@@ -81,4 +92,27 @@ func checkController(t *testing.T) {
 	if p := currentController(); p.Exited() {
 		t.Fatalf("the controller exited: %s", bed.Tail(p.Log, 20))
 	}
+}
+
+// checkLogs fails the run if any controller process was refused by RBAC:
+// manifests/rbac.yaml must grant everything the controller does.
+func checkLogs() int {
+	ctrlMu.Lock()
+	defer ctrlMu.Unlock()
+	code := 0
+	for i := 1; i <= runs; i++ {
+		log := filepath.Join(tb.Dir, fmt.Sprintf("daemonset-controller-%d.log", i))
+		data, err := os.ReadFile(log)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "e2e:", err)
+			return 1
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if strings.Contains(line, "forbidden") {
+				fmt.Fprintln(os.Stderr, "e2e: the controller was refused by RBAC:", line)
+				code = 1
+			}
+		}
+	}
+	return code
 }

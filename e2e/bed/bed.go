@@ -199,9 +199,9 @@ func (b *Bed) Stop() {
 }
 
 // StartController runs the controller binary against the bed, out of
-// cluster, with the admin kubeconfig.
-func (b *Bed) StartController(bin, name string, args ...string) (*Proc, error) {
-	return startProc(b.Dir, name, bin, append([]string{"--kubeconfig=" + b.Kubeconfig}, args...)...)
+// cluster, with the given kubeconfig.
+func (b *Bed) StartController(bin, name, kubeconfig string, args ...string) (*Proc, error) {
+	return startProc(b.Dir, name, bin, append([]string{"--kubeconfig=" + kubeconfig}, args...)...)
 }
 
 // BuildController builds the controller binary into the bed's folder.

@@ -50,6 +50,8 @@ func (c *Controller) act(ctx context.Context, ds *appsv1.DaemonSet, p plan.Plan,
 	for _, pod := range append(append([]*v1.Pod(nil), deletes...), lost...) {
 		uids = append(uids, pod.UID)
 	}
+	klog.FromContext(ctx).V(2).Info("Acting on plan", "create", len(creates), "delete", len(deletes),
+		"deleteLost", len(lost), "wantCreate", len(p.CreateOn))
 	// Expectations go first: the informer may report our pods before the
 	// API calls return.
 	c.expectations.Expect(key(ds), len(creates), uids)

@@ -67,7 +67,7 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ctrl, err := b.StartController(bin, "daemonset-controller", "-v=2")
+	ctrl, err := b.StartController(bin, "daemonset-controller", b.Kubeconfig, "-v=2")
 	if err != nil {
 		return err
 	}

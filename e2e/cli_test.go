@@ -1,0 +1,87 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+// TestUserErrors: mistakes a user can make end the binary with one clear
+// line on stderr and a non-zero exit, within 30 s, never a hang or a trace.
+func TestUserErrors(t *testing.T) {
+	closed := filepath.Join(t.TempDir(), "unreachable.kubeconfig")
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["c"] = &clientcmdapi.Cluster{Server: "https://127.0.0.1:1", InsecureSkipTLSVerify: true}
+	cfg.AuthInfos["u"] = &clientcmdapi.AuthInfo{Token: "x"}
+	cfg.Contexts["c"] = &clientcmdapi.Context{Cluster: "c", AuthInfo: "u"}
+	cfg.CurrentContext = "c"
+	if err := clientcmd.WriteToFile(*cfg, closed); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"missing kubeconfig", []string{"--kubeconfig=/does/not/exist"}, "kubeconfig /does/not/exist: no such file or directory"},
+		{"unreachable API server", []string{"--kubeconfig=" + closed}, "cannot reach the API server at https://127.0.0.1:1"},
+		{"bad workers", []string{"--kubeconfig=" + closed, "--workers=0"}, "--workers must be at least 1"},
+		{"bad qps", []string{"--kubeconfig=" + closed, "--kube-api-qps=-1"}, "--kube-api-qps must be positive"},
+		{"unknown flag", []string{"--no-such-flag"}, "flag provided but not defined: -no-such-flag"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			var stderr strings.Builder
+			cmd := exec.CommandContext(ctx, ctrlBin, tc.args...)
+			cmd.Env = append(os.Environ(), "KUBECONFIG=")
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			if ctx.Err() != nil {
+				t.Fatal("still running after 30 s")
+			}
+			if code := cmd.ProcessState.ExitCode(); err == nil || code == 0 {
+				t.Fatalf("exit code %d, want non-zero", code)
+			}
+			out := stderr.String()
+			if !strings.Contains(out, tc.want) {
+				t.Errorf("stderr %q does not say %q", out, tc.want)
+			}
+			if strings.Contains(out, "goroutine ") || strings.Contains(out, "panic") {
+				t.Errorf("stderr has a stack trace: %s", out)
+			}
+			if tc.name != "unknown flag" && strings.Count(strings.TrimSpace(out), "\n") > 0 {
+				t.Errorf("want one line, got:\n%s", out)
+			}
+		})
+	}
+}
+
+// TestGracefulStop: SIGTERM stops the controller cleanly with exit code 0.
+// A fresh controller then takes over for the tests that follow.
+func TestGracefulStop(t *testing.T) {
+	p := currentController()
+	p.Signal(syscall.SIGTERM)
+	deadline := time.Now().Add(15 * time.Second)
+	for !p.Exited() {
+		if time.Now().After(deadline) {
+			t.Fatal("the controller did not stop within 15 s of SIGTERM")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code := p.ExitCode(); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM, want 0", code)
+	}
+	if err := restartController(); err != nil {
+		t.Fatal(err)
+	}
+}
