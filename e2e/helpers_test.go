@@ -88,7 +88,7 @@ func simpleDaemonSet(ns, name, group string) *appsv1.DaemonSet {
 				Spec: v1.PodSpec{
 					NodeSelector: map[string]string{groupKey: group},
 					Tolerations:  []v1.Toleration{groupToleration(group)},
-					Containers:  []v1.Container{{Name: "daemon", Image: "registry.example/daemon:1"}},
+					Containers:   []v1.Container{{Name: "daemon", Image: "registry.example/daemon:1"}},
 				},
 			},
 		},
@@ -163,6 +163,11 @@ func placedExactly(ctx context.Context, ds *appsv1.DaemonSet, want []string) str
 	if err != nil {
 		return err.Error()
 	}
+	return placed(byNode, want)
+}
+
+// placed is placedExactly on pods already listed.
+func placed(byNode map[string][]v1.Pod, want []string) string {
 	wanted := map[string]bool{}
 	for _, n := range want {
 		wanted[n] = true

@@ -103,7 +103,7 @@ func TestReplacement(t *testing.T) {
 			if err != nil {
 				return err.Error()
 			}
-			if msg := placedExactly(ctx, ds, []string{"replace-1"}); msg != "" {
+			if msg := placed(byNode, []string{"replace-1"}); msg != "" {
 				return msg
 			}
 			pod = &byNode["replace-1"][0]

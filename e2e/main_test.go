@@ -22,9 +22,10 @@ var (
 	ctrlBin  string
 	ctrlConf string // the kubeconfig of the controller's service account
 
-	ctrlMu sync.Mutex
-	ctrl   *bed.Proc
-	runs   int
+	ctrlMu   sync.Mutex
+	ctrl     *bed.Proc
+	runs     int
+	ctrlDown bool // stopped on purpose by stopController
 )
 
 func TestMain(m *testing.M) {
@@ -68,16 +69,28 @@ func run(m *testing.M) int {
 // restartController starts a fresh controller process (the previous one
 // must be stopped), with the default client limits a user gets and only the
 // rights manifests/rbac.yaml grants.
-func restartController() error {
+func restartController(args ...string) error {
 	ctrlMu.Lock()
 	defer ctrlMu.Unlock()
 	runs++
-	p, err := tb.StartController(ctrlBin, fmt.Sprintf("daemonset-controller-%d", runs), ctrlConf, "-v=2")
+	if len(args) == 0 {
+		args = []string{"-v=2"}
+	}
+	p, err := tb.StartController(ctrlBin, fmt.Sprintf("daemonset-controller-%d", runs), ctrlConf, args...)
 	if err != nil {
 		return err
 	}
-	ctrl = p
+	ctrl, ctrlDown = p, false
 	return nil
+}
+
+// stopController stops the controller on purpose (SIGTERM).
+func stopController() {
+	ctrlMu.Lock()
+	p := ctrl
+	ctrlDown = true
+	ctrlMu.Unlock()
+	p.Stop(10 * e2eSecond)
 }
 
 func currentController() *bed.Proc {
@@ -89,7 +102,10 @@ func currentController() *bed.Proc {
 // checkController fails the test if the controller died under it.
 func checkController(t *testing.T) {
 	t.Helper()
-	if p := currentController(); p.Exited() {
+	ctrlMu.Lock()
+	p, down := ctrl, ctrlDown
+	ctrlMu.Unlock()
+	if !down && p.Exited() {
 		t.Fatalf("the controller exited: %s", bed.Tail(p.Log, 20))
 	}
 }

@@ -46,6 +46,7 @@ type Bed struct {
 	Client     kubernetes.Interface
 	procs      []*Proc // in start order
 	log        func(string, ...any)
+	kcmArgs    []string // without --controllers
 }
 
 // Start builds what is missing and starts the control plane. On error
@@ -130,12 +131,12 @@ func (b *Bed) startControlPlane(ctx context.Context, o Options) error {
 		controllers = "*,-daemonset-controller"
 	}
 	b.log("starting kube-controller-manager (--controllers=%s), kube-scheduler, kwok", controllers)
-	if err := b.start("kube-controller-manager", "--kubeconfig="+b.Kubeconfig,
-		"--authentication-kubeconfig="+b.Kubeconfig, "--authorization-kubeconfig="+b.Kubeconfig,
-		"--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(kcmPort),
-		"--controllers="+controllers, "--leader-elect=false",
-		"--service-account-private-key-file="+p.saKey, "--root-ca-file="+p.caCert,
-		"--use-service-account-credentials=false", "--kube-api-qps=200", "--kube-api-burst=400"); err != nil {
+	b.kcmArgs = []string{"--kubeconfig=" + b.Kubeconfig,
+		"--authentication-kubeconfig=" + b.Kubeconfig, "--authorization-kubeconfig=" + b.Kubeconfig,
+		"--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(kcmPort), "--leader-elect=false",
+		"--service-account-private-key-file=" + p.saKey, "--root-ca-file=" + p.caCert,
+		"--use-service-account-credentials=false", "--kube-api-qps=200", "--kube-api-burst=400"}
+	if err := b.start("kube-controller-manager", append(b.kcmArgs, "--controllers="+controllers)...); err != nil {
 		return err
 	}
 	if err := b.start("kube-scheduler", "--kubeconfig="+b.Kubeconfig,
@@ -144,7 +145,11 @@ func (b *Bed) startControlPlane(ctx context.Context, o Options) error {
 		"--kube-api-qps=500", "--kube-api-burst=1000"); err != nil {
 		return err
 	}
-	if err := b.start("kwok", "--kubeconfig="+b.Kubeconfig, "--config="+filepath.Join(b.Tools, "kwok-stages.yaml"),
+	stages := filepath.Join(b.Dir, "kwok-stages.yaml")
+	if err := writeStages(stages, filepath.Join(b.Tools, "kwok-stages.yaml")); err != nil {
+		return err
+	}
+	if err := b.start("kwok", "--kubeconfig="+b.Kubeconfig, "--config="+stages,
 		"--manage-all-nodes=true", "--node-lease-duration-seconds=40", "--cidr=10.128.0.0/9",
 		"--node-ip=10.0.0.1", fmt.Sprintf("--server-address=127.0.0.1:%d", kwokPort)); err != nil {
 		return err
@@ -184,6 +189,33 @@ func (b *Bed) WaitFor(ctx context.Context, timeout time.Duration, what string, c
 		return fmt.Errorf("timed out after %v waiting for %s", timeout, what)
 	}
 	return err
+}
+
+// RestartKCM restarts kube-controller-manager with the given --controllers,
+// e.g. "*" to run the built-in DaemonSet controller for a side-by-side run.
+func (b *Bed) RestartKCM(controllers string) error {
+	for i, p := range b.procs {
+		if p.Name != "kube-controller-manager" {
+			continue
+		}
+		p.Stop(10 * time.Second)
+		np, err := startProc(b.Dir, p.Name, filepath.Join(b.Tools, p.Name), append(b.kcmArgs, "--controllers="+controllers)...)
+		if err != nil {
+			return err
+		}
+		b.procs[i] = np
+		return nil
+	}
+	return errors.New("kube-controller-manager is not running")
+}
+
+// writeStages writes kwok's stock stages plus the bed's own.
+func writeStages(path, stock string) error {
+	data, err := os.ReadFile(stock)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(append(data, '\n'), neverReadyStage...), 0o644)
 }
 
 // Procs returns the control-plane processes.

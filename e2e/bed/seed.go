@@ -11,6 +11,12 @@ import (
 //go:embed fluentd-elasticsearch.yaml
 var seedYAML []byte
 
+// NeverReadyImage marks an image whose pods run but never turn Ready.
+const NeverReadyImage = "NEVERREADY"
+
+//go:embed never-ready-stage.yaml
+var neverReadyStage []byte
+
 // SeedDaemonSet returns the seed's fluentd-elasticsearch DaemonSet
 // (apps/v1, namespace my-kube).
 func SeedDaemonSet() (*appsv1.DaemonSet, error) {

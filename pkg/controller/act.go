@@ -20,8 +20,8 @@ import (
 
 // act carries out a plan: it turns failed, succeeded and lost pods into
 // deletions, records expectations, then creates and deletes at most
-// BurstReplicas pods of each kind.
-func (c *Controller) act(ctx context.Context, ds *appsv1.DaemonSet, p plan.Plan, hash string) error {
+// BurstReplicas pods of each kind. It reports whether it wrote anything.
+func (c *Controller) act(ctx context.Context, ds *appsv1.DaemonSet, p plan.Plan, hash string) (bool, error) {
 	deletes := append([]*v1.Pod(nil), p.Delete...)
 	deletes = append(deletes, c.failedToDelete(ds, p.Failed)...)
 	for _, pod := range p.Succeeded {
@@ -44,7 +44,7 @@ func (c *Controller) act(ctx context.Context, ds *appsv1.DaemonSet, p plan.Plan,
 		lost = lost[:c.opts.BurstReplicas-len(deletes)]
 	}
 	if len(creates) == 0 && len(deletes) == 0 && len(lost) == 0 {
-		return lostErr
+		return lostErr != nil, lostErr
 	}
 	var uids []types.UID
 	for _, pod := range append(append([]*v1.Pod(nil), deletes...), lost...) {
@@ -59,7 +59,7 @@ func (c *Controller) act(ctx context.Context, ds *appsv1.DaemonSet, p plan.Plan,
 	deleteErr := c.deletePods(ctx, ds, deletes, nil)
 	var zero int64
 	lostDeleteErr := c.deletePods(ctx, ds, lost, &zero)
-	return errors.Join(lostErr, createErr, deleteErr, lostDeleteErr)
+	return true, errors.Join(lostErr, createErr, deleteErr, lostDeleteErr)
 }
 
 // failedToDelete returns the Failed pods whose node is out of backoff, and
@@ -68,17 +68,16 @@ func (c *Controller) act(ctx context.Context, ds *appsv1.DaemonSet, p plan.Plan,
 func (c *Controller) failedToDelete(ds *appsv1.DaemonSet, failed []*v1.Pod) []*v1.Pod {
 	var out []*v1.Pod
 	now := c.opts.Now()
-	c.backoffMu.Lock()
-	defer c.backoffMu.Unlock()
 	for _, pod := range failed {
-		id := fmt.Sprintf("%s/%d/%s", ds.UID, ds.Status.ObservedGeneration, pod.Spec.NodeName)
-		if c.failedBackoff.IsInBackOffSinceUpdate(id, now) {
-			c.enqueueAfter(ds, c.failedBackoff.Get(id))
+		node := plan.TargetNode(pod)
+		id := fmt.Sprintf("%s/%d/%s", ds.UID, ds.Status.ObservedGeneration, node)
+		if wait := c.failedBackoff.wait(id, now); wait > 0 {
+			c.enqueueAfter(ds, wait)
 			continue
 		}
-		c.failedBackoff.Next(id, now)
+		c.failedBackoff.next(id, now)
 		c.recorder.Eventf(ds, v1.EventTypeWarning, reasonFailedDaemonPod,
-			"Found failed daemon pod %s/%s on node %s, will try to kill it", pod.Namespace, pod.Name, pod.Spec.NodeName)
+			"Found failed daemon pod %s/%s on node %s, will try to kill it", pod.Namespace, pod.Name, node)
 		out = append(out, pod)
 	}
 	return out

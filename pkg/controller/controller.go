@@ -19,7 +19,6 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
-	"k8s.io/client-go/util/flowcontrol"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 
@@ -56,8 +55,8 @@ type Controller struct {
 
 	expectations *expectations.Store
 
-	backoffMu     sync.Mutex
-	failedBackoff *flowcontrol.Backoff
+	// failedBackoff spaces out the deletion of Failed pods per node.
+	failedBackoff *backoff
 }
 
 // Index names on the pod and revision informers.
@@ -96,7 +95,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 			workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "daemonset_node"}),
 		expectations:  expectations.New(expectations.DefaultTTL, opts.Now),
-		failedBackoff: flowcontrol.NewBackOff(time.Second, 15*time.Minute),
+		failedBackoff: newBackoff(time.Second, 15*time.Minute),
 	}
 	if err := podInf.Informer().AddIndexers(cache.Indexers{byNode: podNodeIndex, byOwner: ownerIndex}); err != nil {
 		return nil, err
@@ -184,11 +183,7 @@ func (c *Controller) nodeWorker(ctx context.Context) {
 	}
 }
 
-func (c *Controller) gcBackoff(context.Context) {
-	c.backoffMu.Lock()
-	defer c.backoffMu.Unlock()
-	c.failedBackoff.GC()
-}
+func (c *Controller) gcBackoff(context.Context) { c.failedBackoff.gc(c.opts.Now()) }
 
 func (c *Controller) enqueue(obj interface{}) {
 	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)

@@ -341,7 +341,9 @@ func newDaemonSet(mutate ...func(*appsv1.DaemonSet)) *appsv1.DaemonSet {
 	return ds
 }
 
-func hashOf(ds *appsv1.DaemonSet) string { return history.Hash(&ds.Spec.Template, ds.Status.CollisionCount) }
+func hashOf(ds *appsv1.DaemonSet) string {
+	return history.Hash(&ds.Spec.Template, ds.Status.CollisionCount)
+}
 
 func newNode(name string, eligible bool) *v1.Node {
 	n := &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}

@@ -5,21 +5,24 @@ import (
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
+	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/daemonset-controller/daemonset-controller/pkg/history"
 )
 
 // currentRevision returns the ControllerRevision holding ds's template,
-// creating it when missing. Its hash label names the pods' revision.
-func (c *Controller) currentRevision(ctx context.Context, ds *appsv1.DaemonSet, cl *claimer) (*appsv1.ControllerRevision, error) {
+// creating it when missing, and the revisions of other templates. The
+// current revision's hash label names the pods of the current template.
+func (c *Controller) currentRevision(ctx context.Context, ds *appsv1.DaemonSet, cl *claimer, pods []*v1.Pod) (cur *appsv1.ControllerRevision, old []*appsv1.ControllerRevision, err error) {
 	revs, err := c.claimRevisions(ctx, ds, cl)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var current, old []*appsv1.ControllerRevision
+	var current []*appsv1.ControllerRevision
 	for _, rev := range revs {
 		if _, ok := rev.Labels[appsv1.DefaultDaemonSetUniqueLabelKey]; !ok {
 			// Old revisions may lack the label; upstream uses the name.
@@ -29,12 +32,12 @@ func (c *Controller) currentRevision(ctx context.Context, ds *appsv1.DaemonSet, 
 			}
 			rev.Labels[appsv1.DefaultDaemonSetUniqueLabelKey] = rev.Name
 			if rev, err = c.client.AppsV1().ControllerRevisions(ds.Namespace).Update(ctx, rev, metav1.UpdateOptions{}); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 		match, err := history.Matches(ds, rev)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if match {
 			current = append(current, rev)
@@ -44,23 +47,63 @@ func (c *Controller) currentRevision(ctx context.Context, ds *appsv1.DaemonSet, 
 	}
 	next := history.MaxRevision(old) + 1
 	if len(current) == 0 {
-		return c.snapshot(ctx, ds, next)
+		cur, err = c.snapshot(ctx, ds, next)
+		return cur, old, err
 	}
-	cur := current[0]
-	for _, rev := range current[1:] {
-		if rev.Revision > cur.Revision {
-			cur = rev
-		}
+	if cur, err = c.dedupRevisions(ctx, ds, current, pods); err != nil {
+		return nil, nil, err
 	}
 	// A template restored by rollback becomes the newest revision again.
 	if cur.Revision < next {
 		upd := cur.DeepCopy()
 		upd.Revision = next
 		if cur, err = c.client.AppsV1().ControllerRevisions(ds.Namespace).Update(ctx, upd, metav1.UpdateOptions{}); err != nil {
+			return nil, nil, err
+		}
+	}
+	return cur, old, nil
+}
+
+// dedupRevisions keeps the newest of several revisions that hold the same
+// template (left by a hash collision, or an older controller): pods of the
+// others are relabelled to it, then the others are deleted.
+func (c *Controller) dedupRevisions(ctx context.Context, ds *appsv1.DaemonSet, same []*appsv1.ControllerRevision, pods []*v1.Pod) (*appsv1.ControllerRevision, error) {
+	keep := same[0]
+	for _, rev := range same[1:] {
+		if rev.Revision > keep.Revision {
+			keep = rev
+		}
+	}
+	if len(same) == 1 {
+		return keep, nil
+	}
+	hash := keep.Labels[appsv1.DefaultDaemonSetUniqueLabelKey]
+	dup := map[string]bool{}
+	for _, rev := range same {
+		if rev != keep {
+			dup[rev.Labels[appsv1.DefaultDaemonSetUniqueLabelKey]] = true
+		}
+	}
+	patch := fmt.Appendf(nil, `{"metadata":{"labels":{%q:%q}}}`, appsv1.DefaultDaemonSetUniqueLabelKey, hash)
+	for _, pod := range pods {
+		if !dup[pod.Labels[appsv1.DefaultDaemonSetUniqueLabelKey]] {
+			continue
+		}
+		_, err := c.client.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
 			return nil, err
 		}
 	}
-	return cur, nil
+	for _, rev := range same {
+		if rev == keep {
+			continue
+		}
+		err := c.client.AppsV1().ControllerRevisions(ds.Namespace).Delete(ctx, rev.Name, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return nil, err
+		}
+	}
+	return keep, nil
 }
 
 // snapshot creates the revision for ds's template. A different revision

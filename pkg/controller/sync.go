@@ -15,8 +15,10 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
+	"github.com/daemonset-controller/daemonset-controller/pkg/history"
 	"github.com/daemonset-controller/daemonset-controller/pkg/placement"
 	"github.com/daemonset-controller/daemonset-controller/pkg/plan"
+	"github.com/daemonset-controller/daemonset-controller/pkg/rollout"
 )
 
 // Event reasons, as the built-in controller uses them.
@@ -29,6 +31,7 @@ const (
 	reasonSucceededPod     = "SucceededDaemonPod"
 	reasonSelectingAll     = "SelectingAll"
 	reasonInvalidSelector  = "InvalidSelector"
+	reasonInvalidStrategy  = "InvalidUpdateStrategy"
 )
 
 // sync brings one DaemonSet's pods and status in line with its spec:
@@ -65,45 +68,101 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 		return nil
 	}
 
-	in, err := c.observe(ctx, ds, selector)
+	obs, err := c.observe(ctx, ds, selector)
 	if err != nil {
 		return err
 	}
+	in := obs.input
 	if !c.expectations.Satisfied(k) {
 		// The cache has not caught up with our own writes: acting now could
 		// create a second pod. Report what is known, and wait.
 		return c.writeStatus(ctx, ds, in, false)
 	}
-	actErr := c.act(ctx, ds, plan.Compute(in), in.Hash)
+	acted, actErr := c.act(ctx, ds, plan.Compute(in), in.Hash)
+	// A rollout steps only once the node set is settled: the main plan
+	// had nothing to do and nothing is in flight.
+	if actErr == nil && !acted && ds.Spec.UpdateStrategy.Type == appsv1.RollingUpdateDaemonSetStrategyType {
+		actErr = c.rollOut(ctx, ds, in)
+	}
+	historyErr := c.pruneHistory(ctx, ds, obs)
 	statusErr := c.writeStatus(ctx, ds, in, true)
-	return errors.Join(actErr, statusErr)
+	return errors.Join(actErr, historyErr, statusErr)
+}
+
+// observation is what a sync reads from the caches.
+type observation struct {
+	input plan.Input
+	// pods are all the DaemonSet's pods, terminal and terminating included.
+	pods []*v1.Pod
+	// oldRevisions are the revisions of templates other than the current.
+	oldRevisions []*appsv1.ControllerRevision
 }
 
 // observe reads everything the plan needs from the caches, claiming pods
 // and revisions on the way.
-func (c *Controller) observe(ctx context.Context, ds *appsv1.DaemonSet, selector labels.Selector) (plan.Input, error) {
+func (c *Controller) observe(ctx context.Context, ds *appsv1.DaemonSet, selector labels.Selector) (observation, error) {
 	nodes, err := c.nodeLister.List(labels.Everything())
 	if err != nil {
-		return plan.Input{}, err
+		return observation{}, err
 	}
 	cl := newClaimer(c.client, ds, selector)
-	cur, err := c.currentRevision(ctx, ds, cl)
-	if err != nil {
-		return plan.Input{}, fmt.Errorf("constructing revisions: %w", err)
-	}
 	pods, err := c.claimPods(ctx, ds, cl)
 	if err != nil {
-		return plan.Input{}, err
+		return observation{}, err
 	}
-	return plan.Input{
-		Nodes:           nodes,
-		PodsByNode:      byTargetNode(pods),
-		Placement:       placement.New(ds),
-		Hash:            cur.Labels[appsv1.DefaultDaemonSetUniqueLabelKey],
-		Surge:           allowsSurge(ds),
-		MinReadySeconds: ds.Spec.MinReadySeconds,
-		Now:             c.opts.Now(),
+	cur, old, err := c.currentRevision(ctx, ds, cl, pods)
+	if err != nil {
+		return observation{}, fmt.Errorf("constructing revisions: %w", err)
+	}
+	return observation{
+		input: plan.Input{
+			Nodes:           nodes,
+			PodsByNode:      byTargetNode(pods),
+			Placement:       placement.New(ds),
+			Hash:            cur.Labels[appsv1.DefaultDaemonSetUniqueLabelKey],
+			Surge:           allowsSurge(ds),
+			MinReadySeconds: ds.Spec.MinReadySeconds,
+			Now:             c.opts.Now(),
+		},
+		pods:         pods,
+		oldRevisions: old,
 	}, nil
+}
+
+// rollOut takes the next step of a RollingUpdate.
+func (c *Controller) rollOut(ctx context.Context, ds *appsv1.DaemonSet, in plan.Input) error {
+	step, err := rollout.RollingUpdate(in, ds.Spec.UpdateStrategy.RollingUpdate, templateGeneration(ds))
+	if err != nil {
+		// The API server validates the strategy; a value it let through
+		// that we cannot read is reported, not retried.
+		c.recorder.Eventf(ds, v1.EventTypeWarning, reasonInvalidStrategy, "Cannot roll out: %v", err)
+		return nil
+	}
+	_, err = c.act(ctx, ds, plan.Plan{Delete: step.Delete, CreateOn: step.CreateOn}, in.Hash)
+	return err
+}
+
+// pruneHistory deletes the oldest revisions beyond revisionHistoryLimit
+// that no pod still runs.
+func (c *Controller) pruneHistory(ctx context.Context, ds *appsv1.DaemonSet, obs observation) error {
+	limit := 10 // the API default, for objects that predate it
+	if ds.Spec.RevisionHistoryLimit != nil {
+		limit = int(*ds.Spec.RevisionHistoryLimit)
+	}
+	live := map[string]bool{}
+	for _, pod := range obs.pods {
+		if h := pod.Labels[appsv1.DefaultDaemonSetUniqueLabelKey]; h != "" {
+			live[h] = true
+		}
+	}
+	for _, rev := range history.ToPrune(obs.oldRevisions, limit, live) {
+		err := c.client.AppsV1().ControllerRevisions(ds.Namespace).Delete(ctx, rev.Name,
+			metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &rev.UID}})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("pruning revision %s: %w", rev.Name, err)
+		}
+	}
+	return nil
 }
 
 // byTargetNode groups pods by the node they are for. Terminal pods already

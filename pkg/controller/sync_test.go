@@ -237,9 +237,13 @@ func TestSyncDoesNotAdoptFromDyingDaemonSet(t *testing.T) {
 	if err := f.sync(); err == nil {
 		t.Error("sync succeeded; want an error for the refused adoption")
 	}
-	if got := f.writes(); len(got) != 1 || got[0] != "create controllerrevisions" {
-		// The revision is created before pods are claimed; nothing else.
-		t.Errorf("writes = %v, want only the revision", got)
+	for _, w := range f.writes() {
+		if strings.HasSuffix(w, " pods") {
+			t.Errorf("pod write %q for a DaemonSet the API server is deleting (writes: %v)", w, f.writes())
+		}
+	}
+	if got := f.apiPod("stray").OwnerReferences; len(got) != 0 {
+		t.Errorf("stray pod adopted: %+v", got)
 	}
 }
 
@@ -292,11 +296,8 @@ func TestSyncLeavesOtherControllersPodsAlone(t *testing.T) {
 
 func TestSyncFailedPodBackoff(t *testing.T) {
 	f := newFixture(t, Options{})
-	// Anchor the injected clock at the real time: the failed-pod backoff
-	// stamps its entries with the real clock (see
-	// TestSyncFailedPodBackoffUsesInjectedClock), so only an injected clock
-	// close to it gives meaningful results. Nothing below depends on how
-	// long the test takes: the backoff is 1s and the clock jumps a minute.
+	// Near the real time; TestSyncFailedPodBackoffUsesInjectedClock runs
+	// the same scenario far from it.
 	f.clock.now = time.Now()
 	checkFailedPodBackoff(t, f)
 }
@@ -304,9 +305,6 @@ func TestSyncFailedPodBackoff(t *testing.T) {
 // TestSyncFailedPodBackoffUsesInjectedClock is the same scenario with an
 // injected clock far from the real one.
 func TestSyncFailedPodBackoffUsesInjectedClock(t *testing.T) {
-	t.Skip("product bug: controller.go New builds failedBackoff with flowcontrol.NewBackOff (real clock); " +
-		"Backoff.Next stamps lastUpdate with the real clock while act.go failedToDelete passes opts.Now(), " +
-		"so with an injected clock a node stays in backoff (or leaves it) at the wrong time")
 	f := newFixture(t, Options{})
 	checkFailedPodBackoff(t, f)
 }
@@ -411,6 +409,25 @@ func TestSyncPodsOfUnknownNodes(t *testing.T) {
 
 	if got, want := f.deletedPods(), []string{"on-gone-node", "pending-for-gone-node"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("deleted %v, want %v", got, want)
+	}
+	// A pod bound to a node that is gone has no kubelet to end it: it is
+	// deleted at once. The never-scheduled one keeps its grace period.
+	for _, a := range f.actions("delete", "pods") {
+		d := a.(k8stesting.DeleteAction)
+		grace := d.GetDeleteOptions().GracePeriodSeconds
+		switch d.GetName() {
+		case "on-gone-node":
+			if grace == nil || *grace != 0 {
+				t.Errorf("pod on a gone node deleted with grace period %v, want 0", grace)
+			}
+		case "pending-for-gone-node":
+			if grace != nil {
+				t.Errorf("pending pod deleted with grace period %d, want the pod's own", *grace)
+			}
+		}
+	}
+	if c, d := f.pending(); c != 0 || d != 2 {
+		t.Errorf("pending = (%d, %d), want (0, 2)", c, d)
 	}
 }
 
@@ -750,5 +767,64 @@ func TestNewRejectsZeroBurst(t *testing.T) {
 	f := newFixture(t, Options{})
 	if _, err := New(f.client, f.factory, f.recorder, Options{BurstReplicas: 0}); err == nil {
 		t.Error("New accepted BurstReplicas 0")
+	}
+}
+
+func TestSyncHashCollisionBumpsCollisionCount(t *testing.T) {
+	f := newFixture(t, Options{})
+	ds := newDaemonSet()
+	f.add(ds, newNode("n1", true))
+	// Another template's revision already holds the name ds-<hash>; the
+	// cache has not seen it.
+	f.addAPIOnly(&appsv1.ControllerRevision{
+		ObjectMeta: metav1.ObjectMeta{Name: history.Name(ds, hashOf(ds)), Namespace: ns},
+		Data:       runtime.RawExtension{Raw: []byte(`{"spec":{"template":{"$patch":"replace"}}}`)},
+		Revision:   1,
+	})
+
+	if err := f.sync(); err == nil {
+		t.Error("sync succeeded despite the collision")
+	}
+	if got := f.apiDaemonSet().Status.CollisionCount; got == nil || *got != 1 {
+		t.Errorf("collisionCount = %v, want 1", got)
+	}
+	if n := len(f.createdPods()); n != 0 {
+		t.Errorf("created %d pods without a revision", n)
+	}
+
+	// With the new count the template hashes to a free name.
+	f.catchUp()
+	f.mustSync()
+	cc := int32(1)
+	creates := f.actions("create", "controllerrevisions")
+	if len(creates) != 1 {
+		t.Fatalf("%d revisions created after the collision, want 1", len(creates))
+	}
+	rev := creates[0].(k8stesting.CreateAction).GetObject().(*appsv1.ControllerRevision)
+	if want := history.Name(ds, history.Hash(&ds.Spec.Template, &cc)); rev.Name != want {
+		t.Errorf("revision %s, want %s", rev.Name, want)
+	}
+	for _, pod := range f.createdPods() {
+		if got := pod.Labels[appsv1.DefaultDaemonSetUniqueLabelKey]; got != history.Hash(&ds.Spec.Template, &cc) {
+			t.Errorf("pod hash label %q, want the hash with collisionCount 1", got)
+		}
+	}
+}
+
+func TestSyncHostNetworkPodsTolerateNetworkUnavailable(t *testing.T) {
+	f := newFixture(t, Options{})
+	ds := newDaemonSet(func(ds *appsv1.DaemonSet) { ds.Spec.Template.Spec.HostNetwork = true })
+	n := newNode("n1", true)
+	n.Spec.Taints = []v1.Taint{{Key: v1.TaintNodeNetworkUnavailable, Effect: v1.TaintEffectNoSchedule}}
+	f.add(ds, n)
+	f.mustSync()
+	pods := f.createdPods()
+	if len(pods) != 1 {
+		t.Fatalf("created %d pods on a network-unavailable node, want 1 for hostNetwork", len(pods))
+	}
+	want := append(append([]v1.Toleration(nil), daemonTolerations...),
+		v1.Toleration{Key: v1.TaintNodeNetworkUnavailable, Operator: v1.TolerationOpExists, Effect: v1.TaintEffectNoSchedule})
+	if !reflect.DeepEqual(pods[0].Spec.Tolerations, want) {
+		t.Errorf("tolerations =\n%+v\nwant\n%+v", pods[0].Spec.Tolerations, want)
 	}
 }

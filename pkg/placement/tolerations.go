@@ -27,8 +27,8 @@ var hostNetworkToleration = v1.Toleration{
 }
 
 // AddDaemonTolerations adds the automatic daemon tolerations to spec. A
-// toleration already present with the same key and effect is replaced, as
-// upstream does, so the pod never carries two tolerations for one taint.
+// toleration already present with the same key, operator, value and effect
+// is replaced in place, exactly as upstream does, so pods come out the same.
 func AddDaemonTolerations(spec *v1.PodSpec) {
 	for _, t := range daemonTolerations {
 		addOrUpdateToleration(spec, t)
@@ -39,12 +39,11 @@ func AddDaemonTolerations(spec *v1.PodSpec) {
 }
 
 func addOrUpdateToleration(spec *v1.PodSpec, t v1.Toleration) {
-	out := make([]v1.Toleration, 0, len(spec.Tolerations)+1)
-	for _, old := range spec.Tolerations {
-		if old.Key == t.Key && old.Effect == t.Effect {
-			continue
+	for i := range spec.Tolerations {
+		if spec.Tolerations[i].MatchToleration(&t) {
+			spec.Tolerations[i] = t
+			return
 		}
-		out = append(out, old)
 	}
-	spec.Tolerations = append(out, t)
+	spec.Tolerations = append(spec.Tolerations, t)
 }

@@ -22,7 +22,9 @@ func IsAvailable(pod *v1.Pod, minReadySeconds int32, now time.Time) bool {
 		return true
 	}
 	min := time.Duration(minReadySeconds) * time.Second
-	return !c.LastTransitionTime.IsZero() && c.LastTransitionTime.Add(min).Before(now)
+	// Available once ready for exactly minReadySeconds, as upstream's
+	// podutil.IsPodAvailable counts it.
+	return !c.LastTransitionTime.IsZero() && !c.LastTransitionTime.Add(min).After(now)
 }
 
 func readyCondition(pod *v1.Pod) *v1.PodCondition {
