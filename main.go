@@ -25,6 +25,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/daemonset-controller/daemonset-controller/pkg/controller"
+	"github.com/daemonset-controller/daemonset-controller/pkg/metrics"
 )
 
 const name = "daemonset-controller"
@@ -36,6 +37,22 @@ type options struct {
 	qps           float64
 	burst         int
 	burstReplicas int
+
+	metricsAddr     string
+	metricsInsecure bool
+	tlsCertFile     string
+	tlsKeyFile      string
+	healthAddr      string
+
+	leaderElect   bool
+	leaseDuration time.Duration
+	renewDeadline time.Duration
+	retryPeriod   time.Duration
+	leaseName     string
+	leaseNS       string
+
+	shadow    bool
+	profiling bool
 }
 
 func main() {
@@ -71,6 +88,19 @@ func parseFlags(args []string) (options, error) {
 	fs.Float64Var(&o.qps, "kube-api-qps", 20, "Steady queries per second to the API server.")
 	fs.IntVar(&o.burst, "kube-api-burst", 30, "Burst of queries to the API server above --kube-api-qps.")
 	fs.IntVar(&o.burstReplicas, "burst-replicas", 250, "Most pods created, and most deleted, for one DaemonSet in one sync.")
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":10260", "Address of the /metrics endpoint (HTTPS, authenticated and authorised by the API server); 0 turns it off.")
+	fs.BoolVar(&o.metricsInsecure, "metrics-insecure", false, "Serve /metrics over plain HTTP without authentication, for local use.")
+	fs.StringVar(&o.tlsCertFile, "tls-cert-file", "", "Serving certificate for /metrics; a self-signed one when empty.")
+	fs.StringVar(&o.tlsKeyFile, "tls-private-key-file", "", "Private key of --tls-cert-file.")
+	fs.StringVar(&o.healthAddr, "health-probe-bind-address", ":10261", "Address of /healthz and /readyz (plain HTTP); 0 turns it off.")
+	fs.BoolVar(&o.leaderElect, "leader-elect", true, "Elect a leader through a Lease before writing, so several replicas can run.")
+	fs.DurationVar(&o.leaseDuration, "leader-elect-lease-duration", 15*time.Second, "How long standbys wait before taking over an unrenewed lease.")
+	fs.DurationVar(&o.renewDeadline, "leader-elect-renew-deadline", 10*time.Second, "How long the leader keeps trying to renew before it gives up leading.")
+	fs.DurationVar(&o.retryPeriod, "leader-elect-retry-period", 2*time.Second, "How often candidates try to acquire or renew the lease.")
+	fs.StringVar(&o.leaseName, "leader-elect-resource-name", "daemonset-controller", "Name of the Lease used for leader election.")
+	fs.StringVar(&o.leaseNS, "leader-elect-resource-namespace", "kube-system", "Namespace of the Lease used for leader election.")
+	fs.BoolVar(&o.profiling, "profiling", false, "Serve pprof under /debug/pprof/ on the health endpoint.")
+	fs.BoolVar(&o.shadow, "shadow", false, "Compute every plan but write nothing (no pods, revisions, status, events or lease): report what would be done on /debug/plan and in metrics.")
 	fs.SetOutput(os.Stderr)
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -86,6 +116,9 @@ func parseFlags(args []string) (options, error) {
 		return o, fmt.Errorf("--kube-api-burst must be at least 1, got %d", o.burst)
 	case o.burstReplicas < 1:
 		return o, fmt.Errorf("--burst-replicas must be at least 1, got %d", o.burstReplicas)
+	case o.leaderElect && !o.shadow && (o.leaseDuration <= o.renewDeadline || o.renewDeadline <= o.retryPeriod || o.retryPeriod <= 0):
+		return o, fmt.Errorf("leader election needs lease duration > renew deadline > retry period > 0, got %v, %v, %v",
+			o.leaseDuration, o.renewDeadline, o.retryPeriod)
 	}
 	return o, nil
 }
@@ -126,6 +159,8 @@ func run(ctx context.Context, o options) error {
 	}
 	cfg.QPS, cfg.Burst = float32(o.qps), o.burst
 	cfg.UserAgent = name
+	m := metrics.New(nil)
+	m.RegisterClientGo() // before the first client is made
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err
@@ -135,24 +170,52 @@ func run(ctx context.Context, o options) error {
 	}
 	logger := klog.FromContext(ctx)
 
-	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
-	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
-	defer broadcaster.Shutdown()
-	recorder := broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: name})
-
+	recorder, stopEvents := eventRecorder(ctx, client, o.shadow)
+	defer stopEvents()
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(controller.StripManagedFields))
-	ctrl, err := controller.New(client, factory, recorder, controller.Options{BurstReplicas: o.burstReplicas})
+	ctrl, err := controller.New(client, factory, recorder, controller.Options{
+		BurstReplicas: o.burstReplicas, Metrics: m, Shadow: o.shadow,
+	})
 	if err != nil {
 		return err
 	}
-	factory.Start(ctx.Done())
-	defer factory.Shutdown()
-	logger.Info("Starting", "server", cfg.Host, "workers", o.workers)
-	if err := ctrl.Run(ctx, o.workers); err != nil && ctx.Err() == nil {
+	m.SetPending(ctrl.Pending)
+	var el *elector
+	if o.leaderElect && !o.shadow {
+		if el, err = newElector(client, o, m); err != nil {
+			return err
+		}
+	}
+	servers, err := listen(o, client, ctrl, m, el)
+	if err != nil {
 		return err
 	}
-	logger.Info("Stopped")
-	return nil
+	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServing()
+	for _, s := range servers {
+		go s.Serve(serveCtx)
+	}
+	factory.Start(ctx.Done())
+	defer factory.Shutdown()
+	logger.Info("Starting", "server", cfg.Host, "workers", o.workers, "leaderElect", el != nil, "shadow", o.shadow)
+	if el == nil {
+		if !o.shadow {
+			m.Leader.Set(1)
+		}
+		return ctrl.Run(ctx, o.workers)
+	}
+	return el.lead(ctx, func(ctx context.Context) error { return ctrl.Run(ctx, o.workers) })
+}
+
+// eventRecorder records events to the API server; in shadow mode it drops
+// them, since shadow writes nothing.
+func eventRecorder(ctx context.Context, client kubernetes.Interface, shadow bool) (record.EventRecorder, func()) {
+	if shadow {
+		return &record.FakeRecorder{}, func() {}
+	}
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	return broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: name}), broadcaster.Shutdown
 }
 
 // waitForServer checks that the API server answers and accepts our

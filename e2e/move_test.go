@@ -12,6 +12,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 )
@@ -68,13 +69,23 @@ func TestMoveFromBuiltIn(t *testing.T) {
 	if err := restartController("-v=4"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, time.Minute, "our controller synced move/agent", func(context.Context) string {
-		data, err := os.ReadFile(currentController().Log)
-		if err != nil || !strings.Contains(string(data), `"Synced" daemonset="move/agent"`) {
-			return "not yet"
+	synced := func(n int) func(context.Context) string {
+		return func(context.Context) string {
+			data, err := os.ReadFile(currentController().Log)
+			if err != nil || strings.Count(string(data), `"Synced" daemonset="move/agent"`) < n {
+				return "not yet"
+			}
+			return ""
 		}
-		return ""
-	})
+	}
+	eventually(t, time.Minute, "our controller synced move/agent", synced(1))
+	// A second sync, prompted by an annotation (no spec change), sees
+	// whatever the first one wrote.
+	if _, err := tb.Client.AppsV1().DaemonSets("move").Patch(ctx, "agent", types.MergePatchType,
+		[]byte(`{"metadata":{"annotations":{"e2e.daemonset-controller/poke":"1"}}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Minute, "our controller synced move/agent again", synced(2))
 	// Let any change it would make reach the watchers.
 	deadline := time.Now().Add(3 * time.Second)
 	for time.Now().Before(deadline) {
@@ -104,14 +115,15 @@ func TestMoveFromBuiltIn(t *testing.T) {
 }
 
 // watchChanges records every pod or revision that is added beyond those
-// given, deleted, or (for pods) starts terminating.
+// given, deleted, starts terminating, or has its labels, owners or
+// revision number changed (a relabel or renumbering is a change too).
 func watchChanges(t *testing.T, pods *v1.PodList, revs *appsv1.ControllerRevisionList) func() []string {
-	known := map[types.UID]bool{}
-	for _, p := range pods.Items {
-		known[p.UID] = true
+	known := map[types.UID]string{}
+	for i := range pods.Items {
+		known[pods.Items[i].UID] = fingerprint(&pods.Items[i])
 	}
-	for _, r := range revs.Items {
-		known[r.UID] = true
+	for i := range revs.Items {
+		known[revs.Items[i].UID] = fingerprint(&revs.Items[i])
 	}
 	var mu sync.Mutex
 	var changes []string
@@ -125,10 +137,12 @@ func watchChanges(t *testing.T, pods *v1.PodList, revs *appsv1.ControllerRevisio
 			switch {
 			case ev.Type == watch.Deleted:
 				changes = append(changes, fmt.Sprintf("%T %s deleted", ev.Object, m.GetName()))
-			case !known[m.GetUID()]:
+			case known[m.GetUID()] == "":
 				changes = append(changes, fmt.Sprintf("%T %s created", ev.Object, m.GetName()))
 			case m.GetDeletionTimestamp() != nil:
 				changes = append(changes, fmt.Sprintf("%T %s terminating", ev.Object, m.GetName()))
+			case known[m.GetUID()] != fingerprint(ev.Object):
+				changes = append(changes, fmt.Sprintf("%T %s relabelled, re-owned or renumbered", ev.Object, m.GetName()))
 			}
 			mu.Unlock()
 		}
@@ -150,4 +164,14 @@ func watchChanges(t *testing.T, pods *v1.PodList, revs *appsv1.ControllerRevisio
 		defer mu.Unlock()
 		return append([]string(nil), changes...)
 	}
+}
+
+// fingerprint is what a take-over must not change about an object.
+func fingerprint(obj runtime.Object) string {
+	m := obj.(metav1.Object)
+	f := fmt.Sprint(m.GetLabels(), m.GetOwnerReferences())
+	if r, ok := obj.(*appsv1.ControllerRevision); ok {
+		f += fmt.Sprint(" revision ", r.Revision)
+	}
+	return f
 }

@@ -122,6 +122,11 @@ func invariant(t *testing.T, ns string, check func(pods map[types.UID]*v1.Pod, n
 	var mu sync.Mutex
 	var bad []string
 	go func() {
+		defer func() {
+			mu.Lock()
+			bad = append(bad, "the watch ended early: the invariant was not checked to the end")
+			mu.Unlock()
+		}()
 		for ev := range w.ResultChan() {
 			pod, ok := ev.Object.(*v1.Pod)
 			if !ok {
@@ -142,6 +147,7 @@ func invariant(t *testing.T, ns string, check func(pods map[types.UID]*v1.Pod, n
 	return func() []string {
 		mu.Lock()
 		defer mu.Unlock()
+		w.Stop() // the deferred note is expected now
 		return append([]string(nil), bad...)
 	}
 }
@@ -193,8 +199,8 @@ func TestRollingUpdateMaxUnavailable(t *testing.T) {
 	})
 	setImage(t, ds, "registry.example/daemon:2")
 	out := kubectl(t, 4*time.Minute, "rollout", "status", "ds/agent", "-n", "ru-one", "--timeout=4m")
-	if !strings.Contains(out, "successfully rolled out") {
-		t.Errorf("kubectl rollout status said: %s", out)
+	if !strings.Contains(out, "Waiting for daemon set \"agent\" rollout to finish") || !strings.Contains(out, "successfully rolled out") {
+		t.Errorf("kubectl rollout status did not report progress, then success: %s", out)
 	}
 	eventually(t, time.Minute, "the rollout complete", rolledOut(ds, nodes, "registry.example/daemon:2"))
 	if v := violations(); len(v) > 0 {
@@ -323,6 +329,24 @@ func TestOnDelete(t *testing.T) {
 		}
 		return ""
 	})
+	// The replacement carries the hash of the current revision.
+	revs, err := tb.Client.AppsV1().ControllerRevisions("ondelete").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var newest *appsv1.ControllerRevision
+	for i := range revs.Items {
+		if newest == nil || revs.Items[i].Revision > newest.Revision {
+			newest = &revs.Items[i]
+		}
+	}
+	after, err := daemonPods(ctx, ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := after[nodes[0]][0].Labels[appsv1.DefaultDaemonSetUniqueLabelKey], newest.Labels[appsv1.DefaultDaemonSetUniqueLabelKey]; newest.Revision != 2 || got != want {
+		t.Errorf("replacement has hash %q, want %q of revision %d", got, want, newest.Revision)
+	}
 }
 
 // TestBadRolloutAndUndo: an update whose pods never turn Ready stops at

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -49,6 +50,9 @@ func TestSeedDaemonSet(t *testing.T) {
 	}
 	ds := createDaemonSet(t, seed)
 	eligible := append([]string{"seed-control-plane"}, workers...)
+	// Throughout, not only when settled, kubectl's columns must be
+	// consistent with each other.
+	stopWatching, readings := watchKubectlColumns("my-kube", ds.Name)
 
 	t.Run("placement", func(t *testing.T) {
 		eventually(t, time.Minute, "a Running, Ready pod on the 3 workers and the control-plane node only",
@@ -75,6 +79,11 @@ func TestSeedDaemonSet(t *testing.T) {
 			func(ctx context.Context) string { return placedExactly(ctx, ds, eligible) })
 		eventually(t, 30*time.Second, "kubectl get ds", kubectlShows("my-kube", ds.Name, 4))
 	})
+	if bad := stopWatching(); len(bad) > 0 {
+		t.Errorf("kubectl get ds showed inconsistent columns: %v", bad)
+	} else if *readings == 0 {
+		t.Error("kubectl get ds was never read while the DaemonSet changed")
+	}
 	t.Run("DaemonSet deleted", func(t *testing.T) {
 		if err := tb.Client.AppsV1().DaemonSets(ds.Namespace).Delete(ctx, ds.Name, metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
@@ -154,4 +163,36 @@ func checkStatus(t *testing.T, ds *appsv1.DaemonSet, n int32) {
 		}
 		return ""
 	})
+}
+
+// watchKubectlColumns runs `kubectl get ds` every 300 ms until stopped and
+// checks CURRENT <= DESIRED, READY <= CURRENT, UP-TO-DATE <= CURRENT and
+// AVAILABLE <= READY at every reading. It returns a stop function that
+// yields the violations, and a count of readings.
+func watchKubectlColumns(ns, name string) (func() []string, *int) {
+	ctx, cancel := context.WithCancel(context.Background())
+	readings := new(int)
+	var bad []string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			if cols, err := kubectlDS(ctx, ns, name); err == nil {
+				*readings++
+				n := make([]int, 5)
+				for i, c := range cols {
+					fmt.Sscan(c, &n[i])
+				}
+				desired, current, ready, updated, available := n[0], n[1], n[2], n[3], n[4]
+				if current > desired || ready > current || updated > current || available > ready {
+					bad = append(bad, strings.Join(cols, " "))
+				}
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(300 * time.Millisecond):
+			}
+		}
+	}()
+	return func() []string { cancel(); <-done; return bad }, readings
 }

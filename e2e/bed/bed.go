@@ -42,11 +42,14 @@ type Bed struct {
 	Tools      string // folder with the control-plane binaries
 	Root       string // the repository
 	Kubeconfig string
-	Config     *rest.Config
-	Client     kubernetes.Interface
-	procs      []*Proc // in start order
-	log        func(string, ...any)
-	kcmArgs    []string // without --controllers
+	// AuditLog records every request of the controller's service account
+	// (JSON lines), to check the RBAC it is granted against what it uses.
+	AuditLog string
+	Config   *rest.Config
+	Client   kubernetes.Interface
+	procs    []*Proc // in start order
+	log      func(string, ...any)
+	kcmArgs  []string // without --controllers
 }
 
 // Start builds what is missing and starts the control plane. On error
@@ -102,7 +105,14 @@ func (b *Bed) startControlPlane(ctx context.Context, o Options) error {
 		"--initial-cluster=bed="+peerURL, "--unsafe-no-fsync", "--log-level=warn"); err != nil {
 		return err
 	}
+	audit := filepath.Join(b.Dir, "audit-policy.yaml")
+	if err := os.WriteFile(audit, auditPolicy, 0o644); err != nil {
+		return err
+	}
+	b.AuditLog = filepath.Join(b.Dir, "audit.log")
 	if err := b.start("kube-apiserver", "--etcd-servers="+etcdURL,
+		"--audit-policy-file="+audit, "--audit-log-path="+b.AuditLog, "--audit-log-format=json",
+		"--audit-log-mode=blocking",
 		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port="+strconv.Itoa(apiPort),
 		"--tls-cert-file="+p.serverCert, "--tls-private-key-file="+p.serverKey, "--client-ca-file="+p.caCert,
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
@@ -207,6 +217,36 @@ func (b *Bed) RestartKCM(controllers string) error {
 		return nil
 	}
 	return errors.New("kube-controller-manager is not running")
+}
+
+// ControllerUser is the user the controller authenticates as in the bed.
+const ControllerUser = "system:serviceaccount:kube-system:daemonset-controller"
+
+var auditPolicy = []byte(`apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+- level: Metadata
+  users: ["` + ControllerUser + `"]
+- level: None
+`)
+
+// StartKCM starts one more kube-controller-manager (for example one that
+// runs only the built-in DaemonSet controller, for a side-by-side run),
+// with its own port and extra flags such as --kube-api-qps.
+func (b *Bed) StartKCM(name, controllers string, extra ...string) (*Proc, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	args := []string{}
+	for _, a := range b.kcmArgs {
+		if !strings.HasPrefix(a, "--secure-port=") && !strings.HasPrefix(a, "--kube-api-") {
+			args = append(args, a)
+		}
+	}
+	args = append(args, "--secure-port="+strconv.Itoa(port), "--controllers="+controllers)
+	return startProc(b.Dir, name, filepath.Join(b.Tools, "kube-controller-manager"), append(args, extra...)...)
 }
 
 // writeStages writes kwok's stock stages plus the bed's own.
@@ -330,6 +370,11 @@ func (b *Bed) WaitNodesReady(ctx context.Context, timeout time.Duration, names .
 			ready := false
 			for _, c := range node.Status.Conditions {
 				ready = ready || (c.Type == v1.NodeReady && c.Status == v1.ConditionTrue)
+			}
+			// Until kube-controller-manager lifts the not-ready taint that
+			// new nodes carry, no daemon pod is placed there.
+			for _, taint := range node.Spec.Taints {
+				ready = ready && taint.Key != v1.TaintNodeNotReady && taint.Key != v1.TaintNodeUnreachable
 			}
 			if !ready {
 				return false, nil

@@ -96,3 +96,12 @@ func freePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// StartProcess starts any helper process the way the bed starts its own:
+// its own process group, output in dir/name.log, killed with the test.
+func StartProcess(dir, name, bin string, args ...string) (*Proc, error) {
+	return startProc(dir, name, bin, args...)
+}
+
+// Pid returns the process id.
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }

@@ -3,63 +3,60 @@ package bed
 import (
 	"context"
 	"fmt"
-	"os"
+	"os/exec"
 	"path/filepath"
-	"strings"
 
 	authv1 "k8s.io/api/authentication/v1"
-	v1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
-// ControllerKubeconfig applies manifests/rbac.yaml and writes a kubeconfig
-// with a token of its service account, so the controller runs with exactly
-// the rights the deployment grants it, not as an administrator.
-func (b *Bed) ControllerKubeconfig(ctx context.Context) (string, error) {
-	data, err := os.ReadFile(filepath.Join(b.Root, "manifests", "rbac.yaml"))
+// Kubectl runs the bed's kubectl as the administrator.
+func (b *Bed) Kubectl(ctx context.Context, args ...string) ([]byte, error) {
+	out, err := exec.CommandContext(ctx, filepath.Join(b.Tools, "kubectl"),
+		append([]string{"--kubeconfig=" + b.Kubeconfig}, args...)...).CombinedOutput()
 	if err != nil {
-		return "", err
+		return out, fmt.Errorf("kubectl %v: %w: %s", args, err, out)
 	}
-	var sa *v1.ServiceAccount
-	for _, doc := range strings.Split(string(data), "\n---\n") {
-		obj, _, err := scheme.Codecs.UniversalDeserializer().Decode([]byte(doc), nil, nil)
-		if err != nil {
-			return "", fmt.Errorf("manifests/rbac.yaml: %w", err)
-		}
-		switch o := obj.(type) {
-		case *v1.ServiceAccount:
-			sa = o
-			_, err = b.Client.CoreV1().ServiceAccounts(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
-		case *rbacv1.ClusterRole:
-			_, err = b.Client.RbacV1().ClusterRoles().Create(ctx, o, metav1.CreateOptions{})
-		case *rbacv1.ClusterRoleBinding:
-			_, err = b.Client.RbacV1().ClusterRoleBindings().Create(ctx, o, metav1.CreateOptions{})
-		default:
-			err = fmt.Errorf("unexpected %T in manifests/rbac.yaml", obj)
-		}
-		if err != nil && !apierrors.IsAlreadyExists(err) {
-			return "", err
-		}
-	}
-	if sa == nil {
-		return "", fmt.Errorf("manifests/rbac.yaml has no ServiceAccount")
-	}
+	return out, nil
+}
+
+// ApplyManifests applies the repository's kustomize base (manifests/) for
+// real, server-side validated, as an operator would.
+func (b *Bed) ApplyManifests(ctx context.Context) error {
+	_, err := b.Kubectl(ctx, "apply", "--server-side", "-k", filepath.Join(b.Root, "manifests"))
+	return err
+}
+
+// TokenKubeconfig writes a kubeconfig that authenticates with a fresh
+// token of the service account namespace/name.
+func (b *Bed) TokenKubeconfig(ctx context.Context, namespace, name string) (path, token string, err error) {
 	day := int64(24 * 3600)
-	tok, err := b.Client.CoreV1().ServiceAccounts(sa.Namespace).CreateToken(ctx, sa.Name,
+	tok, err := b.Client.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, name,
 		&authv1.TokenRequest{Spec: authv1.TokenRequestSpec{ExpirationSeconds: &day}}, metav1.CreateOptions{})
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	path := filepath.Join(b.Dir, "controller.kubeconfig")
+	path = filepath.Join(b.Dir, name+".kubeconfig")
 	cfg := clientcmdapi.NewConfig()
 	cfg.Clusters["bed"] = &clientcmdapi.Cluster{Server: b.Config.Host, CertificateAuthority: b.Config.CAFile}
-	cfg.AuthInfos["controller"] = &clientcmdapi.AuthInfo{Token: tok.Status.Token}
-	cfg.Contexts["bed"] = &clientcmdapi.Context{Cluster: "bed", AuthInfo: "controller"}
+	cfg.AuthInfos[name] = &clientcmdapi.AuthInfo{Token: tok.Status.Token}
+	cfg.Contexts["bed"] = &clientcmdapi.Context{Cluster: "bed", AuthInfo: name}
 	cfg.CurrentContext = "bed"
-	return path, clientcmd.WriteToFile(*cfg, path)
+	return path, tok.Status.Token, clientcmd.WriteToFile(*cfg, path)
 }
+
+// ControllerKubeconfig applies manifests/ and returns a kubeconfig with a
+// token of the controller's service account, so the controller runs with
+// exactly the rights the deployment grants it, not as an administrator.
+func (b *Bed) ControllerKubeconfig(ctx context.Context) (string, error) {
+	if err := b.ApplyManifests(ctx); err != nil {
+		return "", err
+	}
+	path, _, err := b.TokenKubeconfig(ctx, "kube-system", "daemonset-controller")
+	return path, err
+}
+
+// FreePort returns a loopback port that was free a moment ago.
+func FreePort() (int, error) { return freePort() }

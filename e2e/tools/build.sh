@@ -12,8 +12,9 @@ mkdir -p "$out"
 build() { # build BIN MODULE-DIR PACKAGE
   [ -x "$out/$1" ] && return 0
   echo "building $1 into $out (the first build of all six takes ~10 min)" >&2
-  (cd "$here/$2" && go build -trimpath -o "$out/$1.tmp" "$3")
-  mv "$out/$1.tmp" "$out/$1"
+  tmp=$(mktemp "$out/.$1.XXXXXX") # concurrent builds never share a file
+  (cd "$here/$2" && go build -trimpath -o "$tmp" "$3")
+  mv "$tmp" "$out/$1"
 }
 build etcd etcd .
 build kwok kwok sigs.k8s.io/kwok/cmd/kwok
@@ -29,8 +30,8 @@ if [ ! -s "$out/kwok-stages.yaml" ]; then
     pod/general/pod-create pod/general/pod-init-container-running pod/general/pod-init-container-completed \
     pod/general/pod-ready pod/general/pod-complete pod/general/pod-delete; do
     cat "$stages/$f.yaml"; echo "---"
-  done > "$out/kwok-stages.yaml.tmp"
-  mv "$out/kwok-stages.yaml.tmp" "$out/kwok-stages.yaml"
+  done > "$out/.kwok-stages.$$"
+  mv "$out/.kwok-stages.$$" "$out/kwok-stages.yaml"
 fi
 # A gitignored link inside the clone, for people looking for the binaries.
 root=$(cd "$here/../.." && pwd)

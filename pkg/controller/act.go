@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 
+	"github.com/daemonset-controller/daemonset-controller/pkg/metrics"
 	"github.com/daemonset-controller/daemonset-controller/pkg/placement"
 	"github.com/daemonset-controller/daemonset-controller/pkg/plan"
 )
@@ -22,26 +23,24 @@ import (
 // deletions, records expectations, then creates and deletes at most
 // BurstReplicas pods of each kind. It reports whether it wrote anything.
 func (c *Controller) act(ctx context.Context, ds *appsv1.DaemonSet, p plan.Plan, hash string) (bool, error) {
-	deletes := append([]*v1.Pod(nil), p.Delete...)
-	deletes = append(deletes, c.failedToDelete(ds, p.Failed)...)
-	for _, pod := range p.Succeeded {
+	// The burst cap applies before any event or backoff is recorded, so a
+	// pod left for the next sync is reported once, when it is deleted.
+	room := c.opts.BurstReplicas
+	deletes := capped(p.Delete, &room)
+	deletes = append(deletes, c.failedToDelete(ds, p.Failed, &room)...)
+	for _, pod := range capped(p.Succeeded, &room) {
 		c.recorder.Eventf(ds, v1.EventTypeNormal, reasonSucceededPod,
 			"Found succeeded daemon pod %s/%s on node %s, will try to delete it", pod.Namespace, pod.Name, pod.Spec.NodeName)
 		deletes = append(deletes, pod)
 	}
 	// Pods on a node that is gone have no kubelet to end them gracefully:
 	// they are deleted at once, as the pod garbage collector would.
-	lost, lostErr := c.confirmLost(ctx, p.Lost)
+	lost, lostErr := c.confirmLost(ctx, capped(p.Lost, &room))
 
 	creates := p.CreateOn
 	if len(creates) > c.opts.BurstReplicas {
+		c.metrics.Throttled.WithLabelValues("burst").Add(float64(len(creates) - c.opts.BurstReplicas))
 		creates = creates[:c.opts.BurstReplicas]
-	}
-	if len(deletes) > c.opts.BurstReplicas {
-		deletes = deletes[:c.opts.BurstReplicas]
-	}
-	if len(lost) > c.opts.BurstReplicas-len(deletes) {
-		lost = lost[:c.opts.BurstReplicas-len(deletes)]
 	}
 	if len(creates) == 0 && len(deletes) == 0 && len(lost) == 0 {
 		return lostErr != nil, lostErr
@@ -50,8 +49,8 @@ func (c *Controller) act(ctx context.Context, ds *appsv1.DaemonSet, p plan.Plan,
 	for _, pod := range append(append([]*v1.Pod(nil), deletes...), lost...) {
 		uids = append(uids, pod.UID)
 	}
-	klog.FromContext(ctx).V(2).Info("Acting on plan", "create", len(creates), "delete", len(deletes),
-		"deleteLost", len(lost), "wantCreate", len(p.CreateOn))
+	klog.FromContext(ctx).V(2).Info("Acting on plan", "create", len(creates), "delete", podNames(deletes),
+		"deleteLost", podNames(lost), "wantCreate", len(p.CreateOn))
 	// Expectations go first: the informer may report our pods before the
 	// API calls return.
 	c.expectations.Expect(key(ds), len(creates), uids)
@@ -65,22 +64,34 @@ func (c *Controller) act(ctx context.Context, ds *appsv1.DaemonSet, p plan.Plan,
 // failedToDelete returns the Failed pods whose node is out of backoff, and
 // requeues the DaemonSet for those still in it. Backoff per node stops a
 // pod that the kubelet keeps rejecting from being recreated in a hot loop.
-func (c *Controller) failedToDelete(ds *appsv1.DaemonSet, failed []*v1.Pod) []*v1.Pod {
+func (c *Controller) failedToDelete(ds *appsv1.DaemonSet, failed []*v1.Pod, room *int) []*v1.Pod {
 	var out []*v1.Pod
 	now := c.opts.Now()
 	for _, pod := range failed {
+		if *room == 0 {
+			break
+		}
 		node := plan.TargetNode(pod)
 		id := fmt.Sprintf("%s/%d/%s", ds.UID, ds.Status.ObservedGeneration, node)
 		if wait := c.failedBackoff.wait(id, now); wait > 0 {
+			c.metrics.FailedPodBackoff.Inc()
 			c.enqueueAfter(ds, wait)
 			continue
 		}
 		c.failedBackoff.next(id, now)
+		*room--
 		c.recorder.Eventf(ds, v1.EventTypeWarning, reasonFailedDaemonPod,
 			"Found failed daemon pod %s/%s on node %s, will try to kill it", pod.Namespace, pod.Name, node)
 		out = append(out, pod)
 	}
 	return out
+}
+
+// capped returns at most *room of pods and takes them from *room.
+func capped(pods []*v1.Pod, room *int) []*v1.Pod {
+	n := min(len(pods), *room)
+	*room -= n
+	return pods[:n]
 }
 
 // confirmLost returns the pods whose node the API server confirms is gone.
@@ -129,6 +140,7 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 		wg.Wait()
 		if failed {
 			if skipped := len(nodes) - pos - batch; skipped > 0 {
+				c.metrics.Throttled.WithLabelValues("slow_start").Add(float64(skipped))
 				c.expectations.LowerCreations(k, skipped)
 				klog.FromContext(ctx).V(2).Info("Slow-start failure, skipping the rest of the creations", "skipped", skipped)
 			}
@@ -152,6 +164,7 @@ func (c *Controller) createPod(ctx context.Context, ds *appsv1.DaemonSet, templa
 	}
 	pod.Spec.Affinity = bindToNode(pod.Spec.Affinity, node)
 	created, err := c.client.CoreV1().Pods(ds.Namespace).Create(ctx, pod, metav1.CreateOptions{})
+	c.metrics.PodsCreated.WithLabelValues(resultOf(err)).Inc()
 	switch {
 	case err == nil:
 		c.recorder.Eventf(ds, v1.EventTypeNormal, reasonSuccessfulCreate, "Created pod: %s", created.Name)
@@ -161,7 +174,9 @@ func (c *Controller) createPod(ctx context.Context, ds *appsv1.DaemonSet, templa
 		c.expectations.CreationObserved(key(ds))
 		return nil
 	case apierrors.IsTimeout(err) || apierrors.IsServerTimeout(err):
-		// The pod may exist: keep expecting it so it is not made twice.
+		// The pod may exist: keep expecting it so it is not made twice
+		// (the sync looks again when the expectation expires).
+		c.recorder.Eventf(ds, v1.EventTypeWarning, reasonFailedCreate, "Error creating: %v", err)
 		return fmt.Errorf("creating pod on node %s: %w", node, err)
 	}
 	c.expectations.CreationObserved(key(ds))
@@ -219,6 +234,7 @@ func (c *Controller) deletePods(ctx context.Context, ds *appsv1.DaemonSet, pods 
 			err := c.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
 				GracePeriodSeconds: grace, Preconditions: &metav1.Preconditions{UID: &uid},
 			})
+			c.metrics.PodsDeleted.WithLabelValues(resultOf(err)).Inc()
 			switch {
 			case err == nil:
 				c.recorder.Eventf(ds, v1.EventTypeNormal, reasonSuccessfulDelete, "Deleted pod: %s", pod.Name)
@@ -237,4 +253,11 @@ func (c *Controller) deletePods(ctx context.Context, ds *appsv1.DaemonSet, pods 
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+func resultOf(err error) string {
+	if err != nil {
+		return metrics.ResultError
+	}
+	return metrics.ResultSuccess
 }

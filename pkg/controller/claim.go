@@ -20,6 +20,8 @@ type claimer struct {
 	client   kubernetes.Interface
 	ds       *appsv1.DaemonSet
 	selector labels.Selector
+	// dryRun decides ownership as a claim would, without patching.
+	dryRun bool
 	// adoptErr caches the one live check per sync that the DaemonSet is
 	// still there and not being deleted before anything is adopted: the
 	// cache may be stale, and adopting into a dying owner leaks objects.
@@ -58,8 +60,8 @@ func (cl *claimer) claim(ctx context.Context, obj metav1.Object, patch patcher) 
 	ref := metav1.GetControllerOf(obj)
 	switch {
 	case ref != nil && ref.UID == cl.ds.UID:
-		if matches {
-			return true, nil
+		if matches || cl.dryRun {
+			return matches, nil
 		}
 		err := patch(ctx, obj.GetName(), releasePatch(cl.ds.UID, obj.GetUID()))
 		if apierrors.IsNotFound(err) || apierrors.IsInvalid(err) {
@@ -68,6 +70,8 @@ func (cl *claimer) claim(ctx context.Context, obj metav1.Object, patch patcher) 
 		return false, err
 	case ref != nil || !matches || obj.GetDeletionTimestamp() != nil:
 		return false, nil
+	case cl.dryRun:
+		return true, nil // would adopt
 	}
 	if err := cl.canAdopt(ctx); err != nil {
 		return false, fmt.Errorf("cannot adopt %s: %w", obj.GetName(), err)

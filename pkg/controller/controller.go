@@ -5,6 +5,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -17,13 +18,16 @@ import (
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
+	schedulinglisters "k8s.io/client-go/listers/scheduling/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 
 	"github.com/daemonset-controller/daemonset-controller/pkg/expectations"
+	"github.com/daemonset-controller/daemonset-controller/pkg/metrics"
 	"github.com/daemonset-controller/daemonset-controller/pkg/plan"
+	"github.com/daemonset-controller/daemonset-controller/pkg/priorityqueue"
 )
 
 // Options tune a Controller.
@@ -32,6 +36,10 @@ type Options struct {
 	BurstReplicas int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Metrics receives the controller's metrics; nil keeps them private.
+	Metrics *metrics.Metrics
+	// Shadow computes every plan but writes nothing to the API server.
+	Shadow bool
 }
 
 // Controller manages the pods of every apps/v1 DaemonSet in the cluster.
@@ -43,6 +51,7 @@ type Controller struct {
 	dsLister   appslisters.DaemonSetLister
 	revLister  appslisters.ControllerRevisionLister
 	nodeLister corelisters.NodeLister
+	pcLister   schedulinglisters.PriorityClassLister
 	pods       cache.Indexer
 	revs       cache.Indexer
 	synced     []cache.InformerSynced
@@ -54,9 +63,13 @@ type Controller struct {
 	nodeQueue workqueue.TypedRateLimitingInterface[string]
 
 	expectations *expectations.Store
+	metrics      *metrics.Metrics
+	shadow       *shadowPlans // nil unless Options.Shadow
 
 	// failedBackoff spaces out the deletion of Failed pods per node.
 	failedBackoff *backoff
+	// inflight maps the keys being synced to when their sync started.
+	inflight sync.Map
 }
 
 // Index names on the pod and revision informers.
@@ -64,6 +77,9 @@ const (
 	byNode  = "daemonset-controller/node"
 	byOwner = "daemonset-controller/owner"
 )
+
+// Pending reports the creations and deletions in flight, for metrics.
+func (c *Controller) Pending() (creations, deletions int) { return c.expectations.Total() }
 
 // New wires a Controller to the informers of factory. The factory must be
 // started by the caller after New returns.
@@ -74,7 +90,12 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	exp := expectations.New(expectations.DefaultTTL, opts.Now)
+	if opts.Metrics == nil {
+		opts.Metrics = metrics.New(nil)
+	}
 	dsInf := factory.Apps().V1().DaemonSets()
+	pcInf := factory.Scheduling().V1().PriorityClasses()
 	revInf := factory.Apps().V1().ControllerRevisions()
 	podInf := factory.Core().V1().Pods()
 	nodeInf := factory.Core().V1().Nodes()
@@ -88,15 +109,30 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 		nodeLister: nodeInf.Lister(),
 		pods:       podInf.Informer().GetIndexer(),
 		revs:       revInf.Informer().GetIndexer(),
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
-			workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "daemonset"}),
+		pcLister:   pcInf.Lister(),
 		nodeQueue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "daemonset_node"}),
-		expectations:  expectations.New(expectations.DefaultTTL, opts.Now),
+		expectations:  exp,
+		metrics:       opts.Metrics,
 		failedBackoff: newBackoff(time.Second, 15*time.Minute),
 	}
+	if opts.Shadow {
+		c.shadow = newShadowPlans(opts.Metrics)
+	}
+	// DaemonSets are served in order of their pods' priority, so that a new
+	// node gets its CNI and storage daemons before the rest.
+	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(
+		workqueue.DefaultTypedControllerRateLimiter[string](),
+		workqueue.TypedRateLimitingQueueConfig[string]{
+			Name: "daemonset",
+			DelayingQueue: workqueue.NewTypedDelayingQueueWithConfig(workqueue.TypedDelayingQueueConfig[string]{
+				Name: "daemonset",
+				Queue: workqueue.NewTypedWithConfig(workqueue.TypedQueueConfig[string]{
+					Name: "daemonset", Queue: priorityqueue.New(c.priority),
+				}),
+			}),
+		})
 	if err := podInf.Informer().AddIndexers(cache.Indexers{byNode: podNodeIndex, byOwner: ownerIndex}); err != nil {
 		return nil, err
 	}
@@ -110,6 +146,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 		{dsInf.Informer(), cache.ResourceEventHandlerFuncs{AddFunc: c.enqueue, UpdateFunc: func(_, o interface{}) { c.enqueue(o) }, DeleteFunc: c.enqueue}},
 		{podInf.Informer(), cache.ResourceEventHandlerFuncs{AddFunc: c.addPod, UpdateFunc: c.updatePod, DeleteFunc: c.deletePod}},
 		{nodeInf.Informer(), cache.ResourceEventHandlerFuncs{AddFunc: c.addNode, UpdateFunc: c.updateNode, DeleteFunc: c.deleteNode}},
+		{pcInf.Informer(), cache.ResourceEventHandlerFuncs{}},
 		{revInf.Informer(), cache.ResourceEventHandlerFuncs{AddFunc: c.changedRevision, UpdateFunc: func(o, n interface{}) { c.changedRevision(o); c.changedRevision(n) }, DeleteFunc: c.changedRevision}},
 	}
 	for _, x := range handlers {
@@ -121,8 +158,14 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 	return c, nil
 }
 
+// drainTimeout bounds how long a stopping controller lets in-flight syncs
+// finish before cancelling them.
+const drainTimeout = 20 * time.Second
+
 // Run starts workers and blocks until ctx is done. It waits for the caches
-// first, so a restarted controller sees every pod it made before.
+// first, so a restarted controller sees every pod it made before. When ctx
+// ends it takes no new work and lets in-flight syncs finish (at most
+// drainTimeout), so it never stops halfway through a batch it could finish.
 func (c *Controller) Run(ctx context.Context, workers int) error {
 	defer c.queue.ShutDown()
 	defer c.nodeQueue.ShutDown()
@@ -132,18 +175,57 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 		return fmt.Errorf("informer caches did not sync: %w", context.Cause(ctx))
 	}
 	logger.Info("Starting workers", "workers", workers)
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
 	var wg sync.WaitGroup
 	for i := 0; i < workers; i++ {
-		wg.Go(func() { wait.UntilWithContext(ctx, c.worker, time.Second) })
+		wg.Go(func() { c.worker(workCtx) })
 	}
-	wg.Go(func() { wait.UntilWithContext(ctx, c.nodeWorker, time.Second) })
-	wg.Go(func() { wait.UntilWithContext(ctx, c.gcBackoff, time.Minute) })
+	wg.Go(func() { c.nodeWorker(workCtx) })
+	go wait.UntilWithContext(ctx, c.gcBackoff, time.Minute)
 	<-ctx.Done()
+	logger.Info("Stopping: finishing in-flight syncs")
 	c.queue.ShutDown()
 	c.nodeQueue.ShutDown()
-	wg.Wait()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(drainTimeout):
+		logger.Info("In-flight syncs did not finish in time, cancelling them", "timeout", drainTimeout)
+		cancelWork()
+		<-done
+	}
 	logger.Info("Stopped workers")
 	return nil
+}
+
+// HasSynced reports whether every informer cache has synced.
+func (c *Controller) HasSynced() bool {
+	for _, synced := range c.synced {
+		if !synced() {
+			return false
+		}
+	}
+	return true
+}
+
+// stuckAfter is how long one sync may run before the controller reports
+// itself unhealthy: a sync is a few API calls, so this means a hung worker.
+const stuckAfter = 10 * time.Minute
+
+// Healthy reports an error if a sync has been running for too long.
+func (c *Controller) Healthy() error {
+	var err error
+	now := time.Now()
+	c.inflight.Range(func(k, v any) bool {
+		if d := now.Sub(v.(time.Time)); d > stuckAfter {
+			err = fmt.Errorf("sync of %v has been running for %v", k, d.Round(time.Second))
+			return false
+		}
+		return true
+	})
+	return err
 }
 
 func (c *Controller) worker(ctx context.Context) {
@@ -157,15 +239,31 @@ func (c *Controller) processNext(ctx context.Context) bool {
 		return false
 	}
 	defer c.queue.Done(key)
+	start := time.Now()
+	c.inflight.Store(key, start)
+	defer c.inflight.Delete(key)
 	err := c.sync(klog.NewContext(ctx, klog.FromContext(ctx).WithValues("daemonset", key)), key)
-	if err == nil {
+	result := metrics.ResultSuccess
+	switch {
+	case errors.Is(err, errWaiting):
+		result = metrics.ResultRequeue
 		c.queue.Forget(key)
-		return true
+	case err != nil:
+		result = metrics.ResultError
+		klog.FromContext(ctx).Error(err, "Sync failed, will retry", "daemonset", key)
+		c.queue.AddRateLimited(key)
+	default:
+		c.queue.Forget(key)
 	}
-	klog.FromContext(ctx).Error(err, "Sync failed, will retry", "daemonset", key)
-	c.queue.AddRateLimited(key)
+	c.metrics.SyncDuration.WithLabelValues(result).Observe(time.Since(start).Seconds())
+	c.metrics.Syncs.WithLabelValues(result).Inc()
 	return true
 }
+
+// errWaiting ends a sync that must wait for the informer to report the
+// controller's own writes. It is not a failure: the events that satisfy the
+// expectations enqueue the DaemonSet again, and so does their expiry.
+var errWaiting = errors.New("waiting for the cache to catch up")
 
 func (c *Controller) nodeWorker(ctx context.Context) {
 	for {
@@ -198,6 +296,36 @@ func (c *Controller) enqueueAfter(ds *appsv1.DaemonSet, d time.Duration) {
 }
 
 func key(ds *appsv1.DaemonSet) string { return ds.Namespace + "/" + ds.Name }
+
+// Priorities of the built-in classes, for a cache that has not seen them.
+var builtinPriority = map[string]int64{
+	"system-node-critical":    2000001000,
+	"system-cluster-critical": 2000000000,
+}
+
+// priority is the priority of the pods a DaemonSet key creates: the
+// template's priority, else its PriorityClass's value. Unknown is 0.
+func (c *Controller) priority(k string) int64 {
+	ns, name, err := cache.SplitMetaNamespaceKey(k)
+	if err != nil {
+		return 0
+	}
+	ds, err := c.dsLister.DaemonSets(ns).Get(name)
+	if err != nil {
+		return 0
+	}
+	spec := &ds.Spec.Template.Spec
+	if spec.Priority != nil {
+		return int64(*spec.Priority)
+	}
+	if spec.PriorityClassName == "" {
+		return 0
+	}
+	if pc, err := c.pcLister.Get(spec.PriorityClassName); err == nil {
+		return int64(pc.Value)
+	}
+	return builtinPriority[spec.PriorityClassName]
+}
 
 // podNodeIndex indexes a pod under the node it is for, bound or not.
 func podNodeIndex(obj interface{}) ([]string, error) {

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	v1 "k8s.io/api/core/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -110,6 +112,8 @@ func (f *fixture) indexer(obj runtime.Object) cache.Indexer {
 		return f.factory.Core().V1().Pods().Informer().GetIndexer()
 	case *v1.Node:
 		return f.factory.Core().V1().Nodes().Informer().GetIndexer()
+	case *schedulingv1.PriorityClass:
+		return f.factory.Scheduling().V1().PriorityClasses().Informer().GetIndexer()
 	}
 	f.t.Fatalf("no informer for %T", obj)
 	return nil
@@ -212,8 +216,12 @@ func (f *fixture) catchUp() {
 	f.client.ClearActions()
 }
 
+// sync runs one sync; waiting for the cache (errWaiting) is not a failure.
 func (f *fixture) sync() error {
-	return f.c.sync(context.Background(), dsKey)
+	if err := f.c.sync(context.Background(), dsKey); !errors.Is(err, errWaiting) {
+		return err
+	}
+	return nil
 }
 
 func (f *fixture) mustSync() {

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -99,7 +100,9 @@ func (c *Controller) changedRevision(obj interface{}) {
 // resolve returns the DaemonSet a controllerRef names, if it is in the
 // cache with that UID.
 func (c *Controller) resolve(namespace string, ref *metav1.OwnerReference) *appsv1.DaemonSet {
-	if ref.Kind != "DaemonSet" || ref.APIVersion != appsv1.SchemeGroupVersion.String() {
+	// Any version of the apps group: old clusters have pods whose owner
+	// reference says extensions/v1beta1 or apps/v1beta2.
+	if ref.Kind != "DaemonSet" || !isAppsGroup(ref.APIVersion) {
 		return nil
 	}
 	ds, err := c.dsLister.DaemonSets(namespace).Get(ref.Name)
@@ -149,4 +152,9 @@ func (c *Controller) deleteNode(obj interface{}) {
 	if node, ok := obj.(*v1.Node); ok {
 		c.nodeQueue.Add(node.Name)
 	}
+}
+
+func isAppsGroup(apiVersion string) bool {
+	group, _, _ := strings.Cut(apiVersion, "/")
+	return group == "apps" || group == "extensions"
 }

@@ -22,6 +22,9 @@ func (c *Controller) currentRevision(ctx context.Context, ds *appsv1.DaemonSet, 
 	if err != nil {
 		return nil, nil, err
 	}
+	if cl.dryRun {
+		return shadowRevision(ds, revs), nil, nil
+	}
 	var current []*appsv1.ControllerRevision
 	for _, rev := range revs {
 		if _, ok := rev.Labels[appsv1.DefaultDaemonSetUniqueLabelKey]; !ok {
@@ -139,7 +142,8 @@ func (c *Controller) snapshot(ctx context.Context, ds *appsv1.DaemonSet, revisio
 	if getErr != nil {
 		return nil, getErr
 	}
-	if match, _ := history.Matches(ds, existing); match && metav1.IsControlledBy(existing, ds) {
+	// Our own earlier write, or a revision of this very template: reuse it.
+	if match, _ := history.Matches(ds, existing); match {
 		return existing, nil
 	}
 	upd := ds.DeepCopy()
@@ -153,4 +157,22 @@ func (c *Controller) snapshot(ctx context.Context, ds *appsv1.DaemonSet, revisio
 		return nil, err
 	}
 	return nil, fmt.Errorf("hash collision on revision %s; collisionCount is now %d", rev.Name, count)
+}
+
+// shadowRevision finds the revision of ds's template without writing: the
+// matching one, or the one that would be created.
+func shadowRevision(ds *appsv1.DaemonSet, revs []*appsv1.ControllerRevision) *appsv1.ControllerRevision {
+	for _, rev := range revs {
+		if match, _ := history.Matches(ds, rev); match {
+			hash := rev.Labels[appsv1.DefaultDaemonSetUniqueLabelKey]
+			if hash == "" {
+				hash = rev.Name
+			}
+			return &appsv1.ControllerRevision{ObjectMeta: metav1.ObjectMeta{Name: rev.Name,
+				Labels: map[string]string{appsv1.DefaultDaemonSetUniqueLabelKey: hash}}}
+		}
+	}
+	hash := history.Hash(&ds.Spec.Template, ds.Status.CollisionCount)
+	return &appsv1.ControllerRevision{ObjectMeta: metav1.ObjectMeta{Name: history.Name(ds, hash),
+		Labels: map[string]string{appsv1.DefaultDaemonSetUniqueLabelKey: hash}}}
 }

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
+	"github.com/daemonset-controller/daemonset-controller/pkg/expectations"
 	"github.com/daemonset-controller/daemonset-controller/pkg/history"
 	"github.com/daemonset-controller/daemonset-controller/pkg/placement"
 	"github.com/daemonset-controller/daemonset-controller/pkg/plan"
@@ -48,6 +49,10 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 	ds, err := c.dsLister.DaemonSets(namespace).Get(name)
 	if apierrors.IsNotFound(err) {
 		c.expectations.Forget(k)
+		c.forgetCounts(namespace, name)
+		if c.shadow != nil {
+			c.shadow.forget(k)
+		}
 		return nil
 	}
 	if err != nil {
@@ -73,10 +78,20 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 		return err
 	}
 	in := obs.input
+	if c.shadow != nil {
+		c.shadowSync(ctx, ds, in)
+		return nil
+	}
 	if !c.expectations.Satisfied(k) {
 		// The cache has not caught up with our own writes: acting now could
-		// create a second pod. Report what is known, and wait.
-		return c.writeStatus(ctx, ds, in, false)
+		// create a second pod. Report what is known, and wait; look again
+		// when the expectations would expire, in case an event was lost.
+		c.metrics.Throttled.WithLabelValues("expectations").Inc()
+		c.queue.AddAfter(k, expectations.DefaultTTL+time.Second)
+		if err := c.writeStatus(ctx, ds, in, false); err != nil {
+			return err
+		}
+		return errWaiting
 	}
 	acted, actErr := c.act(ctx, ds, plan.Compute(in), in.Hash)
 	// A rollout steps only once the node set is settled: the main plan
@@ -106,6 +121,7 @@ func (c *Controller) observe(ctx context.Context, ds *appsv1.DaemonSet, selector
 		return observation{}, err
 	}
 	cl := newClaimer(c.client, ds, selector)
+	cl.dryRun = c.shadow != nil
 	pods, err := c.claimPods(ctx, ds, cl)
 	if err != nil {
 		return observation{}, err
@@ -135,7 +151,9 @@ func (c *Controller) rollOut(ctx context.Context, ds *appsv1.DaemonSet, in plan.
 	if err != nil {
 		// The API server validates the strategy; a value it let through
 		// that we cannot read is reported, not retried.
-		c.recorder.Eventf(ds, v1.EventTypeWarning, reasonInvalidStrategy, "Cannot roll out: %v", err)
+		if ds.Status.ObservedGeneration != ds.Generation { // once per spec change
+			c.recorder.Eventf(ds, v1.EventTypeWarning, reasonInvalidStrategy, "Cannot roll out: %v", err)
+		}
 		return nil
 	}
 	_, err = c.act(ctx, ds, plan.Plan{Delete: step.Delete, CreateOn: step.CreateOn}, in.Hash)
@@ -208,6 +226,7 @@ func templateGeneration(ds *appsv1.DaemonSet) *int64 {
 // observedGeneration advances only when this sync acted on the spec.
 func (c *Controller) writeStatus(ctx context.Context, ds *appsv1.DaemonSet, in plan.Input, observed bool) error {
 	counts := plan.Status(in, templateGeneration(ds))
+	c.recordCounts(ds, counts)
 	if ds.Spec.MinReadySeconds > 0 && counts.NumberReady != counts.NumberAvailable {
 		c.enqueueAfter(ds, time.Duration(ds.Spec.MinReadySeconds)*time.Second)
 	}
@@ -257,5 +276,23 @@ func countsOf(s appsv1.DaemonSetStatus) plan.Counts {
 		UpdatedNumberScheduled: s.UpdatedNumberScheduled,
 		NumberAvailable:        s.NumberAvailable,
 		NumberUnavailable:      s.NumberUnavailable,
+	}
+}
+
+var countStates = []string{"desired", "current", "misscheduled", "ready", "updated", "available", "unavailable"}
+
+// recordCounts exports the status counts per DaemonSet, for alerts such as
+// a stuck rollout.
+func (c *Controller) recordCounts(ds *appsv1.DaemonSet, n plan.Counts) {
+	values := []int32{n.DesiredNumberScheduled, n.CurrentNumberScheduled, n.NumberMisscheduled, n.NumberReady,
+		n.UpdatedNumberScheduled, n.NumberAvailable, n.NumberUnavailable}
+	for i, state := range countStates {
+		c.metrics.DaemonSetPods.WithLabelValues(ds.Namespace, ds.Name, state).Set(float64(values[i]))
+	}
+}
+
+func (c *Controller) forgetCounts(namespace, name string) {
+	for _, state := range countStates {
+		c.metrics.DaemonSetPods.DeleteLabelValues(namespace, name, state)
 	}
 }

@@ -102,3 +102,15 @@ func (s *Store) Forget(key string) {
 	delete(s.entries, key)
 	s.mu.Unlock()
 }
+
+// Total returns the outstanding creations and deletions over all keys,
+// expired ones included.
+func (s *Store) Total() (creations, deletions int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range s.entries {
+		creations += max(e.creations, 0)
+		deletions += len(e.deletions)
+	}
+	return creations, deletions
+}

@@ -1,0 +1,56 @@
+package priorityqueue
+
+import (
+	"reflect"
+	"testing"
+
+	"k8s.io/client-go/util/workqueue"
+)
+
+func TestOrder(t *testing.T) {
+	prio := map[string]int64{"cni": 2000001000, "csi": 2000001000, "logs": 0, "metrics": 100}
+	q := New(func(k string) int64 { return prio[k] })
+	for _, k := range []string{"logs", "cni", "metrics", "csi"} {
+		q.Push(k)
+	}
+	var got []string
+	for q.Len() > 0 {
+		got = append(got, q.Pop())
+	}
+	if want := []string{"cni", "csi", "metrics", "logs"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("order %v, want %v", got, want)
+	}
+}
+
+// TestInWorkqueue: as the Queue of a client-go workqueue, duplicates are
+// still merged and the most urgent key comes out first.
+func TestInWorkqueue(t *testing.T) {
+	prio := map[string]int64{"a": 1, "b": 5, "c": 3}
+	q := workqueue.NewTypedWithConfig(workqueue.TypedQueueConfig[string]{Queue: New(func(k string) int64 { return prio[k] })})
+	defer q.ShutDown()
+	for _, k := range []string{"a", "b", "a", "c", "b"} {
+		q.Add(k)
+	}
+	if q.Len() != 3 {
+		t.Fatalf("len %d, want 3", q.Len())
+	}
+	var got []string
+	for i := 0; i < 3; i++ {
+		k, _ := q.Get()
+		got = append(got, k)
+		q.Done(k)
+	}
+	if want := []string{"b", "c", "a"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("order %v, want %v", got, want)
+	}
+}
+
+func BenchmarkPushPop(b *testing.B) {
+	q := New(func(k int) int64 { return int64(k % 7) })
+	for i := 0; i < b.N; i++ {
+		q.Push(i)
+		if q.Len() > 1000 {
+			q.Pop()
+		}
+	}
+}
