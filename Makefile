@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/daemonset-controller
 E2E_TIMEOUT ?= 45m
 
-.PHONY: all build test unit e2e demo tools lint clean
+.PHONY: all build test unit e2e demo tools lint clean bench
 
 all: build
 
@@ -25,6 +25,12 @@ e2e: tools
 ## demo: the seed's DaemonSet on a local control plane with kwok nodes
 demo: tools
 	$(GO) run ./e2e/cmd/demo
+
+## bench: ours vs the built-in controller, side by side (not part of test);
+## BENCH_ARGS passes flags, e.g. BENCH_ARGS="-nodes 100,1000,3000"
+bench: tools
+	$(GO) test -run xxx -bench . -benchmem ./pkg/...
+	cd e2e/bench && $(GO) run . -out ../../docs/benchmarks $(BENCH_ARGS)
 
 ## tools: etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
 ## kubectl and kwok, built once into the user cache (linked at _output/tools)

@@ -3,6 +3,7 @@ package rollout
 import (
 	"reflect"
 	"sort"
+	"strconv"
 	"testing"
 	"time"
 
@@ -243,5 +244,29 @@ func TestLegacyTemplateGenerationCountsAsUpdated(t *testing.T) {
 	}
 	if len(p.Delete) != 0 {
 		t.Fatalf("a pod of the current template generation was deleted: %v", names(p.Delete))
+	}
+}
+
+// BenchmarkRollingUpdate5000: a step of a maxUnavailable 10% rollout over
+// 5,000 nodes, half of them updated.
+func BenchmarkRollingUpdate5000(b *testing.B) {
+	var nodes []*v1.Node
+	var pods []*v1.Pod
+	for i := 0; i < 5000; i++ {
+		name := "n" + strconv.Itoa(i)
+		nodes = append(nodes, readyNode(name))
+		hash := "old"
+		if i%2 == 0 {
+			hash = "new"
+		}
+		pods = append(pods, pod("p"+strconv.Itoa(i), name, hash, time.Hour))
+	}
+	in := input(nodes, pods...)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := RollingUpdate(in, ru("10%", "0"), nil); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

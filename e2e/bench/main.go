@@ -1,0 +1,138 @@
+// Command bench measures our DaemonSet controller against
+// kube-controller-manager's built-in one, side by side on the same test bed
+// and workload, and writes a markdown report and PNG charts.
+//
+//	go run . -nodes 100,1000 -out ../../docs/benchmarks
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/daemonset-controller/daemonset-controller/e2e/bed"
+)
+
+func main() {
+	nodes := flag.String("nodes", "100,1000", "node counts for the rollout benchmark")
+	newNodes := flag.Int("new-nodes", 100, "nodes added at once in the new-nodes benchmark")
+	baseNodes := flag.Int("base-nodes", 1000, "nodes before the new ones arrive, and for the rolling update")
+	daemonSets := flag.Int("daemonsets", 20, "DaemonSets in the new-nodes benchmark")
+	busy := flag.Bool("busy", true, "also measure the rollout with 200 readiness flips per second")
+	out := flag.String("out", "docs/benchmarks", "where the report and charts go")
+	only := flag.String("only", "", "run only these benchmarks (comma list of rollout,newnodes,update)")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var counts []int
+	for _, s := range strings.Split(*nodes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			log.Fatalf("bad -nodes: %v", err)
+		}
+		counts = append(counts, n)
+	}
+	want := func(name string) bool { return *only == "" || strings.Contains(*only, name) }
+	r := &report{Started: time.Now()}
+	for _, lim := range limitsAll {
+		for _, ctrl := range controllersAll {
+			if want("rollout") {
+				for _, n := range counts {
+					for _, b := range []bool{false, true} {
+						if b && !*busy {
+							continue
+						}
+						res, err := runRollout(ctx, ctrl, lim, n, b)
+						check(err)
+						r.Rollouts = append(r.Rollouts, res)
+						log.Printf("rollout %s", res)
+					}
+				}
+			}
+			if want("newnodes") {
+				res, err := runNewNodes(ctx, ctrl, lim, *baseNodes, *newNodes, *daemonSets)
+				check(err)
+				r.NewNodes = append(r.NewNodes, res)
+				log.Printf("new nodes %s", res)
+			}
+			if want("update") {
+				res, err := runUpdate(ctx, ctrl, lim, *baseNodes)
+				check(err)
+				r.Updates = append(r.Updates, res)
+				log.Printf("update %s", res)
+			}
+		}
+	}
+	r.Machine = fmt.Sprintf("%s/%s, %d cores, %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpuModel())
+	check(os.MkdirAll(*out, 0o755))
+	check(r.write(*out))
+	log.Printf("wrote %s", filepath.Join(*out, "README.md"))
+}
+
+func check(err error) {
+	if err != nil {
+		log.Fatal(err)
+	}
+}
+
+// A controller under test.
+type controller struct {
+	Name string
+	// start runs it against the bed with the given client limits and
+	// returns the process to measure.
+	start func(ctx context.Context, b *bed.Bed, lim limits) (*bed.Proc, error)
+}
+
+type limits struct {
+	Name       string
+	QPS, Burst int
+}
+
+var limitsAll = []limits{{"default (QPS 20, burst 30)", 20, 30}, {"raised (QPS 1000, burst 2000)", 1000, 2000}}
+
+var controllersAll = []controller{
+	{Name: "ours", start: startOurs},
+	{Name: "built-in", start: startBuiltin},
+}
+
+func startOurs(ctx context.Context, b *bed.Bed, lim limits) (*bed.Proc, error) {
+	bin, err := b.BuildController(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return b.StartController(bin, "daemonset-controller", b.Kubeconfig, "--leader-elect=false",
+		"--metrics-bind-address=0", "--health-probe-bind-address=0",
+		fmt.Sprintf("--kube-api-qps=%d", lim.QPS), fmt.Sprintf("--kube-api-burst=%d", lim.Burst))
+}
+
+// startBuiltin runs a kube-controller-manager with only its DaemonSet
+// controller, so its CPU and memory are that controller's.
+func startBuiltin(_ context.Context, b *bed.Bed, lim limits) (*bed.Proc, error) {
+	return b.StartKCM("kcm-daemonset", "daemonset-controller",
+		fmt.Sprintf("--kube-api-qps=%d", lim.QPS), fmt.Sprintf("--kube-api-burst=%d", lim.Burst))
+}
+
+func cpuModel() string {
+	data, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "model name") {
+			if _, v, ok := strings.Cut(line, ":"); ok {
+				return strings.TrimSpace(v)
+			}
+		}
+	}
+	return "unknown CPU"
+}

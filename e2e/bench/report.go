@@ -1,0 +1,177 @@
+package main
+
+import (
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/image/font"
+	"golang.org/x/image/font/basicfont"
+	"golang.org/x/image/math/fixed"
+)
+
+type report struct {
+	Started  time.Time
+	Machine  string
+	Rollouts []rolloutResult
+	NewNodes []newNodesResult
+	Updates  []updateResult
+}
+
+func secs(d time.Duration) string { return fmt.Sprintf("%.2f", d.Seconds()) }
+
+func ratio(ours, theirs time.Duration) string {
+	if theirs <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", ours.Seconds()/theirs.Seconds())
+}
+
+func requests(m map[string]float64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %.0f", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (r *report) write(dir string) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Benchmarks: ours vs kube-controller-manager's DaemonSet controller\n\n")
+	fmt.Fprintf(&b, "Run %s on %s; Kubernetes v1.37.2 (kube-apiserver, kube-scheduler, kube-controller-manager), etcd v3.6.13, kwok v0.8.0; "+
+		"the built-in controller runs alone in a kube-controller-manager started with `--controllers=daemonset-controller`. "+
+		"Times are from the bench's own clock (watch events), not the API's one-second timestamps. "+
+		"Reproduce with `make bench` (see e2e/bench).\n\n", r.Started.Format("2006-01-02 15:04 MST"), r.Machine)
+
+	if len(r.Rollouts) > 0 {
+		fmt.Fprintf(&b, "## Rollout: the seed's DaemonSet created to all pods created / Ready\n\n")
+		fmt.Fprintf(&b, "| limits | nodes | bed | controller | created (s) | ready (s) | ratio created | CPU (s) | peak RSS (MiB) | requests |\n|---|---|---|---|---|---|---|---|---|---|\n")
+		for _, x := range r.Rollouts {
+			other := r.rolloutPeer(x)
+			bedKind := "quiet"
+			if x.Busy {
+				bedKind = "200 flips/s"
+			}
+			rt := "-"
+			if x.Controller == "ours" && other != nil {
+				rt = ratio(x.Created, other.Created)
+			}
+			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s | %.1f | %.0f | %s |\n", x.Limits, x.Nodes, bedKind, x.Controller,
+				secs(x.Created), secs(x.Ready), rt, x.Cost.CPUSeconds, x.Cost.PeakRSSMiB, requests(x.Cost.Requests))
+		}
+		b.WriteString("\n![rollout](rollout.png)\n\n")
+		var bars []bar
+		for _, x := range r.Rollouts {
+			label := fmt.Sprintf("%s n=%d %s%s", x.Controller, x.Nodes, strings.Fields(x.Limits)[0], map[bool]string{true: " busy"}[x.Busy])
+			bars = append(bars, bar{label, x.Created.Seconds(), x.Controller == "ours"})
+		}
+		if err := chart(filepath.Join(dir, "rollout.png"), "seconds to all pods created", bars); err != nil {
+			return err
+		}
+	}
+	if len(r.NewNodes) > 0 {
+		fmt.Fprintf(&b, "## New nodes: node Ready to its pod created\n\n")
+		x0 := r.NewNodes[0]
+		fmt.Fprintf(&b, "%d DaemonSets (one `system-node-critical`) on %d nodes, then %d nodes added at once.\n\n", x0.DaemonSets, x0.Base, x0.Added)
+		fmt.Fprintf(&b, "| limits | controller | critical p50 | critical p99 | critical max | all p50 | all p99 | all max |\n|---|---|---|---|---|---|---|---|\n")
+		var bars []bar
+		for _, x := range r.NewNodes {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", x.Limits, x.Controller, secs(x.CriticalP50), secs(x.CriticalP99),
+				secs(x.Critical), secs(x.AllP50), secs(x.AllP99), secs(x.All))
+			l := strings.Fields(x.Limits)[0]
+			bars = append(bars, bar{x.Controller + " " + l + " critical max", x.Critical.Seconds(), x.Controller == "ours"},
+				bar{x.Controller + " " + l + " all max", x.All.Seconds(), x.Controller == "ours"})
+		}
+		b.WriteString("\n![new nodes](newnodes.png)\n\n")
+		if err := chart(filepath.Join(dir, "newnodes.png"), "seconds from node Ready to pod created", bars); err != nil {
+			return err
+		}
+	}
+	if len(r.Updates) > 0 {
+		fmt.Fprintf(&b, "## Rolling update: a new image over all nodes, maxUnavailable 10%%\n\n")
+		fmt.Fprintf(&b, "| limits | nodes | controller | took (s) | CPU (s) | peak RSS (MiB) | requests |\n|---|---|---|---|---|---|---|\n")
+		var bars []bar
+		for _, x := range r.Updates {
+			fmt.Fprintf(&b, "| %s | %d | %s | %s | %.1f | %.0f | %s |\n", x.Limits, x.Nodes, x.Controller, secs(x.Took),
+				x.Cost.CPUSeconds, x.Cost.PeakRSSMiB, requests(x.Cost.Requests))
+			bars = append(bars, bar{x.Controller + " " + strings.Fields(x.Limits)[0], x.Took.Seconds(), x.Controller == "ours"})
+		}
+		b.WriteString("\n![rolling update](update.png)\n\n")
+		if err := chart(filepath.Join(dir, "update.png"), "seconds to roll out a new image", bars); err != nil {
+			return err
+		}
+	}
+	return os.WriteFile(filepath.Join(dir, "README.md"), []byte(b.String()), 0o644)
+}
+
+func (r *report) rolloutPeer(x rolloutResult) *rolloutResult {
+	for i := range r.Rollouts {
+		y := &r.Rollouts[i]
+		if y.Controller != x.Controller && y.Limits == x.Limits && y.Nodes == x.Nodes && y.Busy == x.Busy {
+			return y
+		}
+	}
+	return nil
+}
+
+type bar struct {
+	label string
+	value float64
+	ours  bool
+}
+
+// chart draws a horizontal bar chart: ours in blue, the built-in in grey.
+func chart(path, title string, bars []bar) error {
+	const w, rowH, left, top = 900, 22, 300, 30
+	img := image.NewRGBA(image.Rect(0, 0, w, top+rowH*len(bars)+20))
+	fill(img, img.Bounds(), color.White)
+	maxV := 0.0
+	for _, b := range bars {
+		maxV = max(maxV, b.value)
+	}
+	text(img, 10, 18, title)
+	for i, b := range bars {
+		y := top + i*rowH
+		text(img, 10, y+15, b.label)
+		c := color.RGBA{150, 150, 150, 255}
+		if b.ours {
+			c = color.RGBA{40, 100, 200, 255}
+		}
+		length := 0
+		if maxV > 0 {
+			length = int(b.value / maxV * float64(w-left-80))
+		}
+		fill(img, image.Rect(left, y+4, left+length, y+rowH-4), c)
+		text(img, left+length+6, y+15, fmt.Sprintf("%.2f", b.value))
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return png.Encode(f, img)
+}
+
+func fill(img *image.RGBA, r image.Rectangle, c color.Color) {
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			img.Set(x, y, c)
+		}
+	}
+}
+
+func text(img *image.RGBA, x, y int, s string) {
+	d := &font.Drawer{Dst: img, Src: image.Black, Face: basicfont.Face7x13, Dot: fixed.P(x, y)}
+	d.DrawString(s)
+}

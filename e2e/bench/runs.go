@@ -1,0 +1,588 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/daemonset-controller/daemonset-controller/e2e/bed"
+)
+
+// cost is what a controller process spent during a run.
+type cost struct {
+	CPUSeconds float64
+	PeakRSSMiB float64
+	Requests   map[string]float64 // controller-attributable API requests, by verb and resource
+}
+
+type rolloutResult struct {
+	Controller, Limits string
+	Nodes              int
+	Busy               bool
+	Created, Ready     time.Duration
+	Cost               cost
+}
+
+func (r rolloutResult) String() string {
+	return fmt.Sprintf("%s %s n=%d busy=%v created=%v ready=%v cpu=%.1fs rss=%.0fMiB",
+		r.Controller, r.Limits, r.Nodes, r.Busy, r.Created.Round(time.Millisecond), r.Ready.Round(time.Millisecond), r.Cost.CPUSeconds, r.Cost.PeakRSSMiB)
+}
+
+// startBed starts a bed with n Ready kwok nodes named prefix-NNNNN.
+func startBed(ctx context.Context, n int) (*bed.Bed, error) {
+	b, err := bed.Start(ctx, bed.Options{})
+	if err != nil {
+		return nil, err
+	}
+	if err := addNodes(ctx, b, "node", 0, n, nil); err != nil {
+		b.Stop()
+		return nil, err
+	}
+	return b, nil
+}
+
+// addNodes creates nodes prefix-first..prefix-(first+n-1) in parallel and
+// waits until all are Ready and untainted.
+func addNodes(ctx context.Context, b *bed.Bed, prefix string, first, n int, lbls map[string]string) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 32)
+	var names []string
+	for i := first; i < first+n; i++ {
+		name := fmt.Sprintf("%s-%05d", prefix, i)
+		names = append(names, name)
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := b.CreateNode(ctx, name, bed.NodeOptions{Labels: lbls}); err != nil && !apierrors.IsAlreadyExists(err) {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
+	}
+	return waitNodesReady(ctx, b, names)
+}
+
+func waitNodesReady(ctx context.Context, b *bed.Bed, names []string) error {
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	return b.WaitFor(ctx, 10*time.Minute, fmt.Sprintf("%d nodes Ready", len(names)), func(ctx context.Context) (bool, error) {
+		list, err := b.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, nil
+		}
+		ready := 0
+		for i := range list.Items {
+			if want[list.Items[i].Name] && nodeReady(&list.Items[i]) {
+				ready++
+			}
+		}
+		return ready == len(names), nil
+	})
+}
+
+func nodeReady(n *v1.Node) bool {
+	for _, t := range n.Spec.Taints {
+		if t.Key == v1.TaintNodeNotReady || t.Key == v1.TaintNodeUnreachable {
+			return false
+		}
+	}
+	for _, c := range n.Status.Conditions {
+		if c.Type == v1.NodeReady {
+			return c.Status == v1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func podReady(p *v1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == v1.PodReady {
+			return c.Status == v1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// podClock records, from a watch, when each pod of a namespace was first
+// seen and first seen Ready, by the bench's clock (finer than the API's
+// one-second timestamps).
+type podClock struct {
+	mu      sync.Mutex
+	created map[types.UID]time.Time
+	ready   map[types.UID]time.Time
+	pods    map[types.UID]*v1.Pod
+	node    map[types.UID]string
+}
+
+func watchPodClock(ctx context.Context, c kubernetes.Interface, ns string) (*podClock, error) {
+	w, err := c.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	pc := &podClock{created: map[types.UID]time.Time{}, ready: map[types.UID]time.Time{}, pods: map[types.UID]*v1.Pod{}, node: map[types.UID]string{}}
+	go func() {
+		for ev := range w.ResultChan() {
+			p, ok := ev.Object.(*v1.Pod)
+			if !ok {
+				continue
+			}
+			now := time.Now()
+			pc.mu.Lock()
+			if ev.Type == watch.Deleted {
+				delete(pc.pods, p.UID)
+			} else {
+				pc.pods[p.UID] = p
+				if _, ok := pc.created[p.UID]; !ok {
+					pc.created[p.UID] = now
+					pc.node[p.UID] = targetNode(p)
+				}
+				if _, ok := pc.ready[p.UID]; !ok && podReady(p) {
+					pc.ready[p.UID] = now
+				}
+			}
+			pc.mu.Unlock()
+		}
+	}()
+	go func() { <-ctx.Done(); w.Stop() }()
+	return pc, nil
+}
+
+func targetNode(p *v1.Pod) string {
+	if p.Spec.NodeName != "" {
+		return p.Spec.NodeName
+	}
+	if a := p.Spec.Affinity; a != nil && a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil {
+		for _, t := range a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
+			for _, f := range t.MatchFields {
+				if len(f.Values) == 1 {
+					return f.Values[0]
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// when returns the time at which n pods had been created and n had been
+// Ready at least once, or zero times if not yet.
+func (pc *podClock) when(n int) (created, ready time.Time, ok bool) {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if len(pc.created) < n || len(pc.ready) < n {
+		return time.Time{}, time.Time{}, false
+	}
+	return nth(pc.created, n), nth(pc.ready, n), true
+}
+
+func nth(m map[types.UID]time.Time, n int) time.Time {
+	ts := make([]time.Time, 0, len(m))
+	for _, t := range m {
+		ts = append(ts, t)
+	}
+	sort.Slice(ts, func(i, j int) bool { return ts[i].Before(ts[j]) })
+	return ts[n-1]
+}
+
+// flipper flips the Ready condition of random pods of ns at rate per second
+// until ctx ends: the busy bed.
+func flipper(ctx context.Context, c kubernetes.Interface, pc *podClock, rate int) *atomic.Int64 {
+	var done atomic.Int64
+	jobs := make(chan *v1.Pod, rate)
+	for i := 0; i < 8; i++ {
+		go func() {
+			for p := range jobs {
+				p = p.DeepCopy()
+				for j := range p.Status.Conditions {
+					if p.Status.Conditions[j].Type == v1.PodReady {
+						s := v1.ConditionFalse
+						if p.Status.Conditions[j].Status == v1.ConditionFalse {
+							s = v1.ConditionTrue
+						}
+						p.Status.Conditions[j].Status = s
+						p.Status.Conditions[j].LastTransitionTime = metav1.Now()
+					}
+				}
+				if _, err := c.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{}); err == nil {
+					done.Add(1)
+				}
+			}
+		}()
+	}
+	go func() {
+		defer close(jobs)
+		t := time.NewTicker(time.Second / time.Duration(rate))
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			// Only pods that have been Ready flip, so the flips never make a
+			// pod Ready before kwok does.
+			pc.mu.Lock()
+			var pick *v1.Pod
+			if len(pc.ready) > 0 {
+				k := rand.Intn(len(pc.ready))
+				for uid := range pc.ready {
+					if k == 0 {
+						pick = pc.pods[uid]
+						break
+					}
+					k--
+				}
+			}
+			pc.mu.Unlock()
+			if pick != nil {
+				select {
+				case jobs <- pick:
+				default: // the API server is saturated: skip rather than queue
+				}
+			}
+		}
+	}()
+	return &done
+}
+
+func seedDaemonSet(ns, name string) (*appsv1.DaemonSet, error) {
+	ds, err := bed.SeedDaemonSet()
+	if err != nil {
+		return nil, err
+	}
+	ds.Namespace, ds.Name = ns, name
+	zero := int64(0)
+	ds.Spec.Template.Spec.TerminationGracePeriodSeconds = &zero
+	return ds, nil
+}
+
+// procCost reads a process's CPU time and peak RSS from /proc.
+func procCost(pid int) (cpu, rssMiB float64) {
+	if data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		s := string(data)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+		ut, _ := strconv.ParseFloat(f[11], 64)
+		st, _ := strconv.ParseFloat(f[12], 64)
+		cpu = (ut + st) / 100 // USER_HZ
+	}
+	if data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if strings.HasPrefix(line, "VmHWM:") {
+				kb, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
+				rssMiB = kb / 1024
+			}
+		}
+	}
+	return cpu, rssMiB
+}
+
+// requestCounts reads the API server's request counters for the requests
+// only a DaemonSet controller makes.
+func requestCounts(ctx context.Context, b *bed.Bed) map[string]float64 {
+	raw, err := b.Client.Discovery().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	out := map[string]float64{}
+	if err != nil {
+		return out
+	}
+	keep := map[string]bool{"POST pods": true, "DELETE pods": true, "PUT daemonsets/status": true,
+		"POST controllerrevisions": true, "POST events": true, "PATCH events": true, "PATCH pods": true}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if !strings.HasPrefix(line, "apiserver_request_total{") {
+			continue
+		}
+		lbl := func(k string) string {
+			i := strings.Index(line, k+`="`)
+			if i < 0 {
+				return ""
+			}
+			rest := line[i+len(k)+2:]
+			return rest[:strings.IndexByte(rest, '"')]
+		}
+		res := lbl("resource")
+		if sub := lbl("subresource"); sub != "" {
+			res += "/" + sub
+		}
+		verb := map[string]string{"CREATE": "POST", "UPDATE": "PUT", "DELETE": "DELETE", "PATCH": "PATCH"}[lbl("verb")]
+		if k := verb + " " + res; keep[k] && lbl("group") != "events.k8s.io" {
+			f := strings.Fields(line)
+			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+			out[k] += v
+		}
+	}
+	return out
+}
+
+func diff(after, before map[string]float64) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range after {
+		if d := v - before[k]; d > 0 {
+			out[k] = d
+		}
+	}
+	return out
+}
+
+// deleteNamespace deletes ns and waits until its pods are gone.
+func deleteNamespace(ctx context.Context, b *bed.Bed, ns string) error {
+	if err := b.Client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	return b.WaitFor(ctx, 10*time.Minute, "namespace "+ns+" gone", func(ctx context.Context) (bool, error) {
+		_, err := b.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+}
+
+// runRollout: seconds from creating the seed's DaemonSet to all n pods
+// created and all n Ready.
+func runRollout(ctx context.Context, ctrl controller, lim limits, n int, busy bool) (rolloutResult, error) {
+	res := rolloutResult{Controller: ctrl.Name, Limits: lim.Name, Nodes: n, Busy: busy}
+	b, err := startBed(ctx, n)
+	if err != nil {
+		return res, err
+	}
+	defer b.Stop()
+	defer os.RemoveAll(b.Dir)
+	p, err := ctrl.start(ctx, b, lim)
+	if err != nil {
+		return res, err
+	}
+	defer p.Stop(10 * time.Second)
+	if err := b.CreateNamespace(ctx, "my-kube"); err != nil {
+		return res, err
+	}
+	time.Sleep(2 * time.Second) // let the controller's caches sync; not part of the measure
+	before := requestCounts(ctx, b)
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pc, err := watchPodClock(rctx, b.Client, "my-kube")
+	if err != nil {
+		return res, err
+	}
+	if busy {
+		flipper(rctx, b.Client, pc, 200)
+	}
+	ds, err := seedDaemonSet("my-kube", "fluentd-elasticsearch")
+	if err != nil {
+		return res, err
+	}
+	start := time.Now()
+	if _, err := b.Client.AppsV1().DaemonSets("my-kube").Create(ctx, ds, metav1.CreateOptions{}); err != nil {
+		return res, err
+	}
+	err = b.WaitFor(ctx, 20*time.Minute, "the rollout", func(context.Context) (bool, error) {
+		created, ready, ok := pc.when(n)
+		if ok {
+			res.Created, res.Ready = created.Sub(start), ready.Sub(start)
+		}
+		return ok, nil
+	})
+	res.Cost.CPUSeconds, res.Cost.PeakRSSMiB = procCost(p.Pid())
+	res.Cost.Requests = diff(requestCounts(ctx, b), before)
+	return res, err
+}
+
+type newNodesResult struct {
+	Controller, Limits                 string
+	Base, Added, DaemonSets            int
+	CriticalP50, CriticalP99, Critical time.Duration // from node Ready to pod created
+	AllP50, AllP99, All                time.Duration
+}
+
+func (r newNodesResult) String() string {
+	return fmt.Sprintf("%s %s critical p50=%v p99=%v max=%v; all p50=%v p99=%v max=%v", r.Controller, r.Limits,
+		r.CriticalP50.Round(time.Millisecond), r.CriticalP99.Round(time.Millisecond), r.Critical.Round(time.Millisecond),
+		r.AllP50.Round(time.Millisecond), r.AllP99.Round(time.Millisecond), r.All.Round(time.Millisecond))
+}
+
+// runNewNodes: dsCount DaemonSets (the first system-node-critical) on base
+// nodes; then added nodes join at once. For each new node and DaemonSet,
+// the time from the node turning Ready to its pod being created.
+func runNewNodes(ctx context.Context, ctrl controller, lim limits, base, added, dsCount int) (newNodesResult, error) {
+	res := newNodesResult{Controller: ctrl.Name, Limits: lim.Name, Base: base, Added: added, DaemonSets: dsCount}
+	b, err := startBed(ctx, base)
+	if err != nil {
+		return res, err
+	}
+	defer b.Stop()
+	defer os.RemoveAll(b.Dir)
+	p, err := ctrl.start(ctx, b, lim)
+	if err != nil {
+		return res, err
+	}
+	defer p.Stop(10 * time.Second)
+	if err := b.CreateNamespace(ctx, "agents"); err != nil {
+		return res, err
+	}
+	pc, err := watchPodClock(ctx, b.Client, "agents")
+	if err != nil {
+		return res, err
+	}
+	for i := 0; i < dsCount; i++ {
+		ds, err := seedDaemonSet("agents", fmt.Sprintf("agent-%02d", i))
+		if err != nil {
+			return res, err
+		}
+		lbl := map[string]string{"name": ds.Name}
+		ds.Spec.Selector.MatchLabels, ds.Spec.Template.Labels = lbl, lbl
+		if i == 0 {
+			ds.Name = "cni"
+			ds.Spec.Selector.MatchLabels["name"], ds.Spec.Template.Labels["name"] = "cni", "cni"
+			ds.Spec.Template.Spec.PriorityClassName = "system-node-critical"
+		}
+		if _, err := b.Client.AppsV1().DaemonSets("agents").Create(ctx, ds, metav1.CreateOptions{}); err != nil {
+			return res, err
+		}
+	}
+	if err := b.WaitFor(ctx, 30*time.Minute, "the base pods", func(context.Context) (bool, error) {
+		_, _, ok := pc.when(base * dsCount)
+		return ok, nil
+	}); err != nil {
+		return res, err
+	}
+	// Node Ready times, by the bench's clock.
+	nw, err := b.Client.CoreV1().Nodes().Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		return res, err
+	}
+	var mu sync.Mutex
+	readyAt := map[string]time.Time{}
+	go func() {
+		for ev := range nw.ResultChan() {
+			if n, ok := ev.Object.(*v1.Node); ok && nodeReady(n) {
+				mu.Lock()
+				if _, seen := readyAt[n.Name]; !seen {
+					readyAt[n.Name] = time.Now()
+				}
+				mu.Unlock()
+			}
+		}
+	}()
+	defer nw.Stop()
+	if err := addNodes(ctx, b, "new", 0, added, nil); err != nil {
+		return res, err
+	}
+	if err := b.WaitFor(ctx, 30*time.Minute, "the new nodes' pods", func(context.Context) (bool, error) {
+		pc.mu.Lock()
+		defer pc.mu.Unlock()
+		return len(pc.created) >= (base+added)*dsCount, nil
+	}); err != nil {
+		return res, err
+	}
+	var critical, all []time.Duration
+	pc.mu.Lock()
+	mu.Lock()
+	for uid, node := range pc.node {
+		r, ok := readyAt[node]
+		if !ok || !strings.HasPrefix(node, "new-") {
+			continue
+		}
+		d := max(pc.created[uid].Sub(r), 0)
+		all = append(all, d)
+		if strings.HasPrefix(pc.pods[uid].Name, "cni-") {
+			critical = append(critical, d)
+		}
+	}
+	mu.Unlock()
+	pc.mu.Unlock()
+	res.CriticalP50, res.CriticalP99, res.Critical = quantiles(critical)
+	res.AllP50, res.AllP99, res.All = quantiles(all)
+	return res, nil
+}
+
+func quantiles(ds []time.Duration) (p50, p99, maxD time.Duration) {
+	if len(ds) == 0 {
+		return 0, 0, 0
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	at := func(q float64) time.Duration { return ds[min(int(q*float64(len(ds))), len(ds)-1)] }
+	return at(0.5), at(0.99), ds[len(ds)-1]
+}
+
+type updateResult struct {
+	Controller, Limits string
+	Nodes              int
+	Took               time.Duration
+	Cost               cost
+}
+
+func (r updateResult) String() string {
+	return fmt.Sprintf("%s %s n=%d took=%v", r.Controller, r.Limits, r.Nodes, r.Took.Round(time.Millisecond))
+}
+
+// runUpdate: seconds to roll a new image over n nodes with maxUnavailable 10%.
+func runUpdate(ctx context.Context, ctrl controller, lim limits, n int) (updateResult, error) {
+	res := updateResult{Controller: ctrl.Name, Limits: lim.Name, Nodes: n}
+	b, err := startBed(ctx, n)
+	if err != nil {
+		return res, err
+	}
+	defer b.Stop()
+	defer os.RemoveAll(b.Dir)
+	p, err := ctrl.start(ctx, b, lim)
+	if err != nil {
+		return res, err
+	}
+	defer p.Stop(10 * time.Second)
+	if err := b.CreateNamespace(ctx, "my-kube"); err != nil {
+		return res, err
+	}
+	ds, err := seedDaemonSet("my-kube", "fluentd-elasticsearch")
+	if err != nil {
+		return res, err
+	}
+	ten := intstr.FromString("10%")
+	ds.Spec.UpdateStrategy = appsv1.DaemonSetUpdateStrategy{Type: appsv1.RollingUpdateDaemonSetStrategyType,
+		RollingUpdate: &appsv1.RollingUpdateDaemonSet{MaxUnavailable: &ten}}
+	if _, err := b.Client.AppsV1().DaemonSets("my-kube").Create(ctx, ds, metav1.CreateOptions{}); err != nil {
+		return res, err
+	}
+	done := func(ctx context.Context) (bool, error) {
+		cur, err := b.Client.AppsV1().DaemonSets("my-kube").Get(ctx, ds.Name, metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		s := cur.Status
+		return s.ObservedGeneration == cur.Generation && int(s.UpdatedNumberScheduled) == n && int(s.NumberAvailable) == n &&
+			int(s.DesiredNumberScheduled) == n, nil
+	}
+	if err := b.WaitFor(ctx, 30*time.Minute, "the first rollout", done); err != nil {
+		return res, err
+	}
+	before := requestCounts(ctx, b)
+	cpu0, _ := procCost(p.Pid())
+	start := time.Now()
+	patch := []byte(`{"spec":{"template":{"spec":{"containers":[{"name":"fluentd-elasticsearch","image":"gcr.io/google-containers/fluentd-elasticsearch:1.21"}]}}}}`)
+	if _, err := b.Client.AppsV1().DaemonSets("my-kube").Patch(ctx, ds.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		return res, err
+	}
+	err = b.WaitFor(ctx, 30*time.Minute, "the rolling update", done)
+	res.Took = time.Since(start)
+	cpu1, rss := procCost(p.Pid())
+	res.Cost = cost{CPUSeconds: cpu1 - cpu0, PeakRSSMiB: rss, Requests: diff(requestCounts(ctx, b), before)}
+	return res, err
+}
