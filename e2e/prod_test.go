@@ -130,6 +130,7 @@ func TestMetricsScrapedByPrometheus(t *testing.T) {
 	prom, promtool := tool(t, "prometheus"), tool(t, "promtool")
 	reader, nobody := tokens(t)
 	c := currentController()
+	waitReady(t, c)
 	u := "https://" + c.metricsAddr + "/metrics"
 	for _, tc := range []struct {
 		token string
@@ -139,20 +140,6 @@ func TestMetricsScrapedByPrometheus(t *testing.T) {
 			t.Errorf("GET /metrics with token %.10q: %d %v, want %d", tc.token, code, err, tc.want)
 		}
 	}
-	body := scrape(t, c)
-	cmd := exec.Command(promtool, "check", "metrics")
-	cmd.Stdin = strings.NewReader(body)
-	if out, err := cmd.CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
-		t.Errorf("promtool check metrics: %v\n%s", err, out)
-	}
-	for _, name := range []string{"daemonset_controller_sync_duration_seconds_bucket", "daemonset_controller_syncs_total",
-		"workqueue_depth", "rest_client_requests_total", "daemonset_controller_leader", "daemonset_controller_build_info",
-		"go_goroutines", "process_resident_memory_bytes", "daemonset_controller_pending_expectations"} {
-		if !strings.Contains(body, "\n"+name) {
-			t.Errorf("the scrape has no %s", name)
-		}
-	}
-
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "token")
 	if err := os.WriteFile(tokenFile, []byte(reader), 0o600); err != nil {
@@ -188,6 +175,22 @@ scrape_configs:
 	eventually(t, 2*time.Minute, "pods ready", rolledOut(ds, nodes, "registry.example/daemon:1"))
 	setImage(t, ds, "registry.example/daemon:2")
 	eventually(t, 2*time.Minute, "rolled out", rolledOut(ds, nodes, "registry.example/daemon:2"))
+
+	// A scrape after real work: every family is there, and promtool
+	// finds nothing to criticise.
+	body := scrape(t, c)
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(body)
+	if out, err := cmd.CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+	for _, name := range []string{"daemonset_controller_sync_duration_seconds_bucket", "daemonset_controller_syncs_total",
+		"workqueue_depth", "rest_client_requests_total", "daemonset_controller_leader", "daemonset_controller_build_info",
+		"go_goroutines", "process_resident_memory_bytes", "daemonset_controller_pending_expectations"} {
+		if !strings.Contains(body, "\n"+name) {
+			t.Errorf("the scrape has no %s", name)
+		}
+	}
 
 	query := func(q string) (float64, string) {
 		code, body, err := get(fmt.Sprintf("http://127.0.0.1:%d/api/v1/query?query=%s", port, url.QueryEscape(q)), "")
@@ -339,12 +342,7 @@ func TestLeaderElection(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Stop(10 * time.Second)
-	eventually(t, 30*time.Second, "the third replica ready", func(context.Context) string {
-		if code, _, err := get("http://"+c.healthAddr+"/readyz", ""); err != nil || code != 200 {
-			return fmt.Sprint(code, err)
-		}
-		return ""
-	})
+	waitReady(t, c)
 	standby.Signal(syscall.SIGTERM)
 	termed := time.Now()
 	eventually(t, 8*time.Second, "the third replica leading right after SIGTERM", func(context.Context) string {
@@ -453,4 +451,15 @@ func controllerWritesSince(t *testing.T, offset int64) []string {
 		}
 	}
 	return out
+}
+
+// waitReady waits for a controller's /readyz.
+func waitReady(t *testing.T, c *controllerProc) {
+	t.Helper()
+	eventually(t, 30*time.Second, c.Name+" ready", func(context.Context) string {
+		if code, _, err := get("http://"+c.healthAddr+"/readyz", ""); err != nil || code != 200 {
+			return fmt.Sprint(code, err)
+		}
+		return ""
+	})
 }

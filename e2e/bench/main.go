@@ -44,6 +44,14 @@ func main() {
 	}
 	want := func(name string) bool { return *only == "" || strings.Contains(*only, name) }
 	r := &report{Started: time.Now()}
+	if want("rollout") {
+		for _, n := range counts {
+			res, err := runPlain(ctx, n)
+			check(err)
+			r.Rollouts = append(r.Rollouts, res)
+			log.Printf("rollout %s", res)
+		}
+	}
 	for _, lim := range limitsAll {
 		for _, ctrl := range controllersAll {
 			if want("rollout") {

@@ -54,9 +54,19 @@ func (r *report) write(dir string) error {
 		"Times are from the bench's own clock (watch events), not the API's one-second timestamps. "+
 		"Reproduce with `make bench` (see e2e/bench).\n\n", r.Started.Format("2006-01-02 15:04 MST"), r.Machine)
 
+	sort.SliceStable(r.Rollouts, func(i, j int) bool {
+		a, c := r.Rollouts[i], r.Rollouts[j]
+		if a.Nodes != c.Nodes {
+			return a.Nodes < c.Nodes
+		}
+		if a.Limits != c.Limits {
+			return a.Limits < c.Limits
+		}
+		return !a.Busy && c.Busy
+	})
 	if len(r.Rollouts) > 0 {
 		fmt.Fprintf(&b, "## Rollout: the seed's DaemonSet created to all pods created / Ready\n\n")
-		fmt.Fprintf(&b, "| limits | nodes | bed | controller | created (s) | ready (s) | ratio created | CPU (s) | peak RSS (MiB) | requests |\n|---|---|---|---|---|---|---|---|---|---|\n")
+		fmt.Fprintf(&b, "| limits | nodes | bed | controller | created (s) | ready (s) | created vs | CPU (s) | peak RSS (MiB) | requests |\n|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, x := range r.Rollouts {
 			other := r.rolloutPeer(x)
 			bedKind := "quiet"
@@ -64,8 +74,13 @@ func (r *report) write(dir string) error {
 				bedKind = "200 flips/s"
 			}
 			rt := "-"
-			if x.Controller == "ours" && other != nil {
-				rt = ratio(x.Created, other.Created)
+			switch {
+			case x.Controller == "ours" && other != nil:
+				rt = ratio(x.Created, other.Created) + " of built-in"
+			case x.Controller == "plain client":
+				if ours := r.find("ours", x.Limits, x.Nodes, false); ours != nil && x.Created > 0 {
+					rt = fmt.Sprintf("ours reaches %.0f%% of this rate", 100*x.Created.Seconds()/ours.Created.Seconds())
+				}
 			}
 			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s | %.1f | %.0f | %s |\n", x.Limits, x.Nodes, bedKind, x.Controller,
 				secs(x.Created), secs(x.Ready), rt, x.Cost.CPUSeconds, x.Cost.PeakRSSMiB, requests(x.Cost.Requests))
@@ -115,10 +130,15 @@ func (r *report) write(dir string) error {
 	return os.WriteFile(filepath.Join(dir, "README.md"), []byte(b.String()), 0o644)
 }
 
+// rolloutPeer returns the built-in run matching ours.
 func (r *report) rolloutPeer(x rolloutResult) *rolloutResult {
+	return r.find("built-in", x.Limits, x.Nodes, x.Busy)
+}
+
+func (r *report) find(ctrl, limits string, nodes int, busy bool) *rolloutResult {
 	for i := range r.Rollouts {
 		y := &r.Rollouts[i]
-		if y.Controller != x.Controller && y.Limits == x.Limits && y.Nodes == x.Nodes && y.Busy == x.Busy {
+		if y.Controller == ctrl && y.Limits == limits && y.Nodes == nodes && y.Busy == busy {
 			return y
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/daemonset-controller/daemonset-controller/e2e/bed"
 )
@@ -584,5 +585,65 @@ func runUpdate(ctx context.Context, ctrl controller, lim limits, n int) (updateR
 	res.Took = time.Since(start)
 	cpu1, rss := procCost(p.Pid())
 	res.Cost = cost{CPUSeconds: cpu1 - cpu0, PeakRSSMiB: rss, Requests: diff(requestCounts(ctx, b), before)}
+	return res, err
+}
+
+// runPlain is the baseline: a plain client (QPS 1000, burst 2000) creating
+// the same n pods, bound to their nodes, 64 at a time. It shows the
+// creation rate the API server itself allows on this machine.
+func runPlain(ctx context.Context, n int) (rolloutResult, error) {
+	res := rolloutResult{Controller: "plain client", Limits: limitsAll[1].Name, Nodes: n}
+	b, err := startBed(ctx, n)
+	if err != nil {
+		return res, err
+	}
+	defer b.Stop()
+	defer os.RemoveAll(b.Dir)
+	if err := b.CreateNamespace(ctx, "my-kube"); err != nil {
+		return res, err
+	}
+	cfg := rest.CopyConfig(b.Config)
+	cfg.QPS, cfg.Burst = 1000, 2000
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return res, err
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pc, err := watchPodClock(rctx, b.Client, "my-kube")
+	if err != nil {
+		return res, err
+	}
+	ds, err := seedDaemonSet("my-kube", "fluentd-elasticsearch")
+	if err != nil {
+		return res, err
+	}
+	start := time.Now()
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < 64; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				pod := &v1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "plain-", Namespace: "my-kube", Labels: ds.Spec.Template.Labels},
+					Spec: *ds.Spec.Template.Spec.DeepCopy()}
+				pod.Spec.NodeName = fmt.Sprintf("node-%05d", i)
+				_, _ = client.CoreV1().Pods("my-kube").Create(ctx, pod, metav1.CreateOptions{})
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	err = b.WaitFor(ctx, 20*time.Minute, "the plain pods", func(context.Context) (bool, error) {
+		created, ready, ok := pc.when(n)
+		if ok {
+			res.Created, res.Ready = created.Sub(start), ready.Sub(start)
+		}
+		return ok, nil
+	})
 	return res, err
 }

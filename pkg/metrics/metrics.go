@@ -83,6 +83,19 @@ func New(pending func() (creations, deletions int)) *Metrics {
 		Namespace: namespace, Name: "daemonset_pods",
 		Help: "Pods of each DaemonSet by state (desired, current, misscheduled, ready, updated, available, unavailable), as last computed for its status.",
 	}, []string{"namespace", "daemonset", "state"})
+	// Export every known series from the start, at zero, so that queries
+	// and alerts see a zero rather than nothing.
+	for _, r := range []string{ResultSuccess, ResultError, ResultRequeue} {
+		m.SyncDuration.WithLabelValues(r)
+		m.Syncs.WithLabelValues(r)
+	}
+	for _, r := range []string{ResultSuccess, ResultError} {
+		m.PodsCreated.WithLabelValues(r)
+		m.PodsDeleted.WithLabelValues(r)
+	}
+	for _, r := range []string{"expectations", "slow_start", "burst"} {
+		m.Throttled.WithLabelValues(r)
+	}
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "build_info", Help: "Build information; the value is always 1.",
 	}, []string{"version", "commit", "go_version"})
