@@ -66,22 +66,26 @@ func TestUserErrors(t *testing.T) {
 	}
 }
 
-// TestGracefulStop: SIGTERM stops the controller cleanly with exit code 0.
-// A fresh controller then takes over for the tests that follow.
+// TestGracefulStop: SIGINT and SIGTERM each stop the controller cleanly
+// with exit code 0. A fresh controller then takes over for the tests that
+// follow.
 func TestGracefulStop(t *testing.T) {
-	p := currentController()
-	p.Signal(syscall.SIGTERM)
-	deadline := time.Now().Add(15 * time.Second)
-	for !p.Exited() {
-		if time.Now().After(deadline) {
-			t.Fatal("the controller did not stop within 15 s of SIGTERM")
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		p := currentController()
+		waitReady(t, p)
+		p.Signal(sig)
+		deadline := time.Now().Add(30 * time.Second)
+		for !p.Exited() {
+			if time.Now().After(deadline) {
+				t.Fatalf("the controller did not stop within 30 s of %v", sig)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if code := p.ExitCode(); code != 0 {
-		t.Fatalf("exit code %d after SIGTERM, want 0", code)
-	}
-	if err := restartController(); err != nil {
-		t.Fatal(err)
+		if code := p.ExitCode(); code != 0 {
+			t.Fatalf("exit code %d after %v, want 0", code, sig)
+		}
+		if err := restartController(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/daemonset-controller/daemonset-controller/e2e/bed"
+	"github.com/daemonset-controller/daemonset-controller/pkg/plan"
 )
 
 const e2eSecond = time.Second
@@ -128,21 +129,7 @@ func daemonPods(ctx context.Context, ds *appsv1.DaemonSet) (map[string][]v1.Pod,
 	return out, nil
 }
 
-func targetNode(p *v1.Pod) string {
-	if p.Spec.NodeName != "" {
-		return p.Spec.NodeName
-	}
-	if a := p.Spec.Affinity; a != nil && a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil {
-		for _, term := range a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
-			for _, f := range term.MatchFields {
-				if f.Key == "metadata.name" && len(f.Values) == 1 {
-					return f.Values[0]
-				}
-			}
-		}
-	}
-	return ""
-}
+func targetNode(p *v1.Pod) string { return plan.TargetNode(p) }
 
 func runningReady(p *v1.Pod) bool {
 	if p.Status.Phase != v1.PodRunning || p.DeletionTimestamp != nil {

@@ -25,7 +25,8 @@ import (
 func main() {
 	nodes := flag.String("nodes", "100,1000", "node counts for the rollout benchmark")
 	newNodes := flag.Int("new-nodes", 100, "nodes added at once in the new-nodes benchmark")
-	baseNodes := flag.Int("base-nodes", 1000, "nodes before the new ones arrive, and for the rolling update")
+	baseNodes := flag.Int("base-nodes", 1000, "nodes for the rolling update")
+	newBase := flag.Int("new-nodes-base", 1000, "nodes before the new ones arrive, in the new-nodes benchmark")
 	daemonSets := flag.Int("daemonsets", 20, "DaemonSets in the new-nodes benchmark")
 	busy := flag.Bool("busy", true, "also measure the rollout with 200 readiness flips per second")
 	out := flag.String("out", "docs/benchmarks", "where the report and charts go")
@@ -68,7 +69,7 @@ func main() {
 				}
 			}
 			if want("newnodes") {
-				res, err := runNewNodes(ctx, ctrl, lim, *baseNodes, *newNodes, *daemonSets)
+				res, err := runNewNodes(ctx, ctrl, lim, *newBase, *newNodes, *daemonSets)
 				check(err)
 				r.NewNodes = append(r.NewNodes, res)
 				log.Printf("new nodes %s", res)

@@ -18,9 +18,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/daemonset-controller/daemonset-controller/e2e/bed"
 )
@@ -141,35 +142,45 @@ type podClock struct {
 }
 
 func watchPodClock(ctx context.Context, c kubernetes.Interface, ns string) (*podClock, error) {
-	w, err := c.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{})
-	if err != nil {
+	pc := &podClock{created: map[types.UID]time.Time{}, ready: map[types.UID]time.Time{}, pods: map[types.UID]*v1.Pod{}, node: map[types.UID]string{}}
+	// An informer, not a bare watch: it resumes if the API server closes
+	// the watch under load, so no pod is missed.
+	factory := informers.NewSharedInformerFactoryWithOptions(c, 0, informers.WithNamespace(ns))
+	inf := factory.Core().V1().Pods().Informer()
+	seen := func(obj any) {
+		p, ok := obj.(*v1.Pod)
+		if !ok {
+			return
+		}
+		now := time.Now()
+		pc.mu.Lock()
+		defer pc.mu.Unlock()
+		pc.pods[p.UID] = p
+		if _, ok := pc.created[p.UID]; !ok {
+			pc.created[p.UID] = now
+			pc.node[p.UID] = targetNode(p)
+		}
+		if _, ok := pc.ready[p.UID]; !ok && podReady(p) {
+			pc.ready[p.UID] = now
+		}
+	}
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    seen,
+		UpdateFunc: func(_, obj any) { seen(obj) },
+		DeleteFunc: func(obj any) {
+			if p, ok := obj.(*v1.Pod); ok {
+				pc.mu.Lock()
+				delete(pc.pods, p.UID)
+				pc.mu.Unlock()
+			}
+		},
+	}); err != nil {
 		return nil, err
 	}
-	pc := &podClock{created: map[types.UID]time.Time{}, ready: map[types.UID]time.Time{}, pods: map[types.UID]*v1.Pod{}, node: map[types.UID]string{}}
-	go func() {
-		for ev := range w.ResultChan() {
-			p, ok := ev.Object.(*v1.Pod)
-			if !ok {
-				continue
-			}
-			now := time.Now()
-			pc.mu.Lock()
-			if ev.Type == watch.Deleted {
-				delete(pc.pods, p.UID)
-			} else {
-				pc.pods[p.UID] = p
-				if _, ok := pc.created[p.UID]; !ok {
-					pc.created[p.UID] = now
-					pc.node[p.UID] = targetNode(p)
-				}
-				if _, ok := pc.ready[p.UID]; !ok && podReady(p) {
-					pc.ready[p.UID] = now
-				}
-			}
-			pc.mu.Unlock()
-		}
-	}()
-	go func() { <-ctx.Done(); w.Stop() }()
+	factory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+		return nil, ctx.Err()
+	}
 	return pc, nil
 }
 
@@ -309,8 +320,12 @@ func requestCounts(ctx context.Context, b *bed.Bed) map[string]float64 {
 	if err != nil {
 		return out
 	}
-	keep := map[string]bool{"POST pods": true, "DELETE pods": true, "PUT daemonsets/status": true,
-		"POST controllerrevisions": true, "POST events": true, "PATCH events": true, "PATCH pods": true}
+	// Requests only a DaemonSet controller makes on this bed (kwok patches
+	// pods/status and deletes pods at the end of their grace period, the
+	// scheduler binds through pods/binding and writes events.k8s.io events).
+	keep := map[string]bool{"POST pods": true, "PUT daemonsets/status": true, "PATCH pods": true,
+		"POST controllerrevisions": true, "PUT controllerrevisions": true, "DELETE controllerrevisions": true,
+		"POST events": true, "PATCH events": true}
 	for _, line := range strings.Split(string(raw), "\n") {
 		if !strings.HasPrefix(line, "apiserver_request_total{") {
 			continue
@@ -327,8 +342,7 @@ func requestCounts(ctx context.Context, b *bed.Bed) map[string]float64 {
 		if sub := lbl("subresource"); sub != "" {
 			res += "/" + sub
 		}
-		verb := map[string]string{"CREATE": "POST", "UPDATE": "PUT", "DELETE": "DELETE", "PATCH": "PATCH"}[lbl("verb")]
-		if k := verb + " " + res; keep[k] && lbl("group") != "events.k8s.io" {
+		if k := lbl("verb") + " " + res; keep[k] && lbl("group") != "events.k8s.io" {
 			f := strings.Fields(line)
 			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
 			out[k] += v

@@ -35,9 +35,6 @@ func New(ds *appsv1.DaemonSet) *Checker {
 	}
 }
 
-// Tolerations returns the tolerations the daemon pods carry.
-func (c *Checker) Tolerations() []v1.Toleration { return c.tolerations }
-
 // Check decides for one node. A node that does not match the node name,
 // selector or required affinity gets nothing. An untolerated NoSchedule or
 // NoExecute taint stops new pods; only an untolerated NoExecute taint evicts

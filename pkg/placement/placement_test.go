@@ -289,8 +289,8 @@ func TestNewDoesNotModifyDaemonSet(t *testing.T) {
 	if !reflect.DeepEqual(ds, before) {
 		t.Errorf("New modified the DaemonSet:\n got %+v\nwant %+v", ds.Spec.Template.Spec.Tolerations, before.Spec.Template.Spec.Tolerations)
 	}
-	if got, want := len(c.Tolerations()), 1+len(daemonTolerations)+1; got != want {
-		t.Errorf("len(Tolerations()) = %d, want %d: %+v", got, want, c.Tolerations())
+	if got, want := len(c.tolerations), 1+len(daemonTolerations)+1; got != want {
+		t.Errorf("len(Tolerations()) = %d, want %d: %+v", got, want, c.tolerations)
 	}
 }
 
