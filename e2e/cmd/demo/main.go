@@ -67,7 +67,8 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ctrl, err := b.StartController(bin, "daemonset-controller", b.Kubeconfig, "-v=2")
+	ctrl, err := b.StartController(bin, "daemonset-controller", b.Kubeconfig, "-v=2",
+		"--metrics-bind-address=127.0.0.1:0", "--health-probe-bind-address=127.0.0.1:0")
 	if err != nil {
 		return err
 	}
