@@ -65,7 +65,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, opts); err != nil {
+	if err := run(ctx, opts); err != nil && !errors.Is(err, context.Canceled) {
 		fail(err)
 	}
 }
@@ -237,7 +237,10 @@ func waitForServer(ctx context.Context, cfg *rest.Config, within time.Duration) 
 		if apierrors.IsUnauthorized(err) || apierrors.IsForbidden(err) {
 			return fmt.Errorf("the API server at %s refused our credentials: %v", cfg.Host, err)
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
+		if ctx.Err() != nil {
+			return ctx.Err() // a signal during startup is a clean stop
+		}
+		if time.Now().After(deadline) {
 			return fmt.Errorf("cannot reach the API server at %s: %v", cfg.Host, err)
 		}
 		select {

@@ -94,3 +94,29 @@ func TestBackoff(t *testing.T) {
 		t.Fatalf("after a quiet spell the delay is %v, want 1s", w)
 	}
 }
+
+func TestAllowsSurge(t *testing.T) {
+	ru := func(u, s string) *appsv1.DaemonSetUpdateStrategy {
+		uu, ss := intstr.Parse(u), intstr.Parse(s)
+		return &appsv1.DaemonSetUpdateStrategy{Type: appsv1.RollingUpdateDaemonSetStrategyType,
+			RollingUpdate: &appsv1.RollingUpdateDaemonSet{MaxUnavailable: &uu, MaxSurge: &ss}}
+	}
+	cases := []struct {
+		name     string
+		strategy *appsv1.DaemonSetUpdateStrategy
+		want     bool
+	}{
+		{"surge 1", ru("0", "1"), true},
+		{"surge 10% rounds up", ru("0", "10%"), true},
+		{"surge 0", ru("1", "0"), false},
+		{"surge 0%", ru("1", "0%"), false},
+		{"no rolling update parameters", &appsv1.DaemonSetUpdateStrategy{Type: appsv1.RollingUpdateDaemonSetStrategyType}, false},
+		{"OnDelete", &appsv1.DaemonSetUpdateStrategy{Type: appsv1.OnDeleteDaemonSetStrategyType}, false},
+	}
+	for _, tc := range cases {
+		ds := newDaemonSet(func(ds *appsv1.DaemonSet) { ds.Spec.UpdateStrategy = *tc.strategy })
+		if got := allowsSurge(ds); got != tc.want {
+			t.Errorf("%s: allowsSurge = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

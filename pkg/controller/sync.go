@@ -200,12 +200,14 @@ func byTargetNode(pods []*v1.Pod) map[string][]*v1.Pod {
 }
 
 // allowsSurge reports whether a rolling update may put a second pod on a node.
+// It asks the rollout's own scaling, as upstream does (a surge that scales
+// to a pod on one node allows surging), rather than reading the value.
 func allowsSurge(ds *appsv1.DaemonSet) bool {
-	if ds.Spec.UpdateStrategy.Type != appsv1.RollingUpdateDaemonSetStrategyType || ds.Spec.UpdateStrategy.RollingUpdate == nil {
+	if ds.Spec.UpdateStrategy.Type != appsv1.RollingUpdateDaemonSetStrategyType {
 		return false
 	}
-	s := ds.Spec.UpdateStrategy.RollingUpdate.MaxSurge
-	return s != nil && s.String() != "0" && s.String() != "0%"
+	b, err := rollout.Limits(ds.Spec.UpdateStrategy.RollingUpdate, 1)
+	return err == nil && b.MaxSurge > 0
 }
 
 // templateGeneration returns the legacy template generation the API server
