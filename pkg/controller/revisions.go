@@ -68,8 +68,10 @@ func (c *Controller) currentRevision(ctx context.Context, ds *appsv1.DaemonSet, 
 }
 
 // dedupRevisions keeps the newest of several revisions that hold the same
-// template (left by a hash collision, or an older controller): pods of the
-// others are relabelled to it, then the others are deleted.
+// template (left by a hash collision, or an older controller). Pods of the
+// others are relabelled to its hash first; the others are deleted only once
+// the cache shows no pod carrying their hash, so that no sync ever sees
+// those pods as out of date and rolls them.
 func (c *Controller) dedupRevisions(ctx context.Context, ds *appsv1.DaemonSet, same []*appsv1.ControllerRevision, pods []*v1.Pod) (*appsv1.ControllerRevision, error) {
 	keep := same[0]
 	for _, rev := range same[1:] {
@@ -88,6 +90,7 @@ func (c *Controller) dedupRevisions(ctx context.Context, ds *appsv1.DaemonSet, s
 		}
 	}
 	patch := fmt.Appendf(nil, `{"metadata":{"labels":{%q:%q}}}`, appsv1.DefaultDaemonSetUniqueLabelKey, hash)
+	relabelled := 0
 	for _, pod := range pods {
 		if !dup[pod.Labels[appsv1.DefaultDaemonSetUniqueLabelKey]] {
 			continue
@@ -96,6 +99,10 @@ func (c *Controller) dedupRevisions(ctx context.Context, ds *appsv1.DaemonSet, s
 		if err != nil && !apierrors.IsNotFound(err) {
 			return nil, err
 		}
+		relabelled++
+	}
+	if relabelled > 0 {
+		return nil, errWaiting // the pod update events bring the DaemonSet back
 	}
 	for _, rev := range same {
 		if rev == keep {
