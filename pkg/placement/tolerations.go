@@ -38,12 +38,17 @@ func AddDaemonTolerations(spec *v1.PodSpec) {
 	}
 }
 
+// addOrUpdateToleration replaces every toleration that matches t (upstream
+// replaces them all, duplicates included) and appends t if none did.
 func addOrUpdateToleration(spec *v1.PodSpec, t v1.Toleration) {
+	replaced := false
 	for i := range spec.Tolerations {
 		if spec.Tolerations[i].MatchToleration(&t) {
 			spec.Tolerations[i] = t
-			return
+			replaced = true
 		}
 	}
-	spec.Tolerations = append(spec.Tolerations, t)
+	if !replaced {
+		spec.Tolerations = append(spec.Tolerations, t)
+	}
 }

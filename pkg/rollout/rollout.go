@@ -46,6 +46,12 @@ func Limits(ru *appsv1.RollingUpdateDaemonSet, desired int) (Budget, error) {
 	if b.MaxSurge, err = intstr.GetScaledValueFromIntOrPercent(&surge, desired, true); err != nil {
 		return b, fmt.Errorf("invalid maxSurge: %w", err)
 	}
+	// The API server rejects negative values, but a percentage too large
+	// for an int overflows into one; either would stall the rollout.
+	if b.MaxUnavailable < 0 || b.MaxSurge < 0 {
+		return b, fmt.Errorf("invalid rolling update: maxUnavailable %s and maxSurge %s scale to %d and %d nodes",
+			unavailable.String(), surge.String(), b.MaxUnavailable, b.MaxSurge)
+	}
 	if desired > 0 && b.MaxUnavailable == 0 && b.MaxSurge == 0 {
 		b.MaxUnavailable = 1
 	}
