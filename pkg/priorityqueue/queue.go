@@ -3,7 +3,11 @@
 // before the rest, instead of first-in first-out.
 package priorityqueue
 
-import "container/heap"
+import (
+	"container/heap"
+	"math"
+	"sync/atomic"
+)
 
 // Queue implements client-go's workqueue.Queue: higher priority first,
 // first-in first-out among equals. The workqueue calls it under its own
@@ -12,18 +16,28 @@ type Queue[T comparable] struct {
 	priority func(T) int64
 	items    items[T]
 	seq      uint64
+	// top is the priority of the most urgent queued item, readable without
+	// the workqueue's lock; math.MinInt64 when the queue is empty.
+	top atomic.Int64
 }
 
 // New returns a Queue that ranks each item by priority when it is pushed.
 func New[T comparable](priority func(T) int64) *Queue[T] {
-	return &Queue[T]{priority: priority}
+	q := &Queue[T]{priority: priority}
+	q.top.Store(math.MinInt64)
+	return q
 }
 
 // Push adds an item (the workqueue never pushes an item already queued).
 func (q *Queue[T]) Push(item T) {
 	q.seq++
 	heap.Push(&q.items, entry[T]{item: item, priority: q.priority(item), seq: q.seq})
+	q.top.Store(q.items[0].priority)
 }
+
+// Waiting reports whether an item of priority higher than p is queued,
+// i.e. waits for a worker. Safe to call from any goroutine.
+func (q *Queue[T]) Waiting(p int64) bool { return q.top.Load() > p }
 
 // Touch is called when a queued item is added again; its place stays.
 func (q *Queue[T]) Touch(T) {}
@@ -32,7 +46,15 @@ func (q *Queue[T]) Touch(T) {}
 func (q *Queue[T]) Len() int { return len(q.items) }
 
 // Pop removes the most urgent item.
-func (q *Queue[T]) Pop() T { return heap.Pop(&q.items).(entry[T]).item }
+func (q *Queue[T]) Pop() T {
+	item := heap.Pop(&q.items).(entry[T]).item
+	if len(q.items) == 0 {
+		q.top.Store(math.MinInt64)
+	} else {
+		q.top.Store(q.items[0].priority)
+	}
+	return item
+}
 
 type entry[T comparable] struct {
 	item     T

@@ -1,6 +1,7 @@
 package priorityqueue
 
 import (
+	"math"
 	"reflect"
 	"testing"
 
@@ -52,5 +53,29 @@ func BenchmarkPushPop(b *testing.B) {
 		if q.Len() > 1000 {
 			q.Pop()
 		}
+	}
+}
+
+func TestWaiting(t *testing.T) {
+	prio := map[string]int64{"cni": 2000001000, "logs": 0}
+	q := New(func(k string) int64 { return prio[k] })
+	if q.Waiting(-1) {
+		t.Fatal("an empty queue has an item waiting")
+	}
+	q.Push("logs")
+	if !q.Waiting(-1) || q.Waiting(0) {
+		t.Fatal("Waiting disagrees with a queue holding priority 0")
+	}
+	q.Push("cni")
+	if !q.Waiting(0) || q.Waiting(2000001000) {
+		t.Fatal("Waiting disagrees with a queue holding cni")
+	}
+	q.Pop()
+	if q.Waiting(0) || !q.Waiting(-1) {
+		t.Fatal("Waiting still sees cni after it was popped")
+	}
+	q.Pop()
+	if q.Waiting(math.MinInt64 + 1) {
+		t.Fatal("an emptied queue has an item waiting")
 	}
 }

@@ -1,0 +1,183 @@
+package prioritylimit
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/util/flowcontrol"
+)
+
+var _ flowcontrol.RateLimiter = &Limiter{}
+
+// queueUp starts one Wait per priority, each only once the previous one is
+// queued, and returns the order in which they were granted.
+func queueUp(t *testing.T, l *Limiter, prios []int64) []int64 {
+	t.Helper()
+	var mu sync.Mutex
+	var got []int64
+	var wg sync.WaitGroup
+	for i, p := range prios {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := l.Wait(WithPriority(context.Background(), p)); err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			got = append(got, p)
+			mu.Unlock()
+		}()
+		waitFor(t, func() bool { return l.Waiting() == i+1 })
+	}
+	wg.Wait()
+	return got
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// drain empties the bucket so that the next Wait has to queue.
+func drain(l *Limiter) {
+	for l.TryAccept() {
+	}
+}
+
+func TestHigherPriorityFirst(t *testing.T) {
+	// Five waiters queue while the bucket is in debt; then they are
+	// granted one by one.
+	l := New(5, 1)
+	defer l.Stop()
+	drain(l)
+	l.mu.Lock()
+	l.tokens = -2 // hold the next token back 600 ms
+	l.mu.Unlock()
+	got := queueUp(t, l, []int64{0, 100, 0, 2000001000, -5})
+	if want := []int64{2000001000, 100, 0, 0, -5}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("granted %v, want %v", got, want)
+	}
+}
+
+func TestEqualPriorityKeepsOrder(t *testing.T) {
+	l := New(1000, 1)
+	defer l.Stop()
+	drain(l)
+	l.mu.Lock()
+	l.tokens = -500
+	l.mu.Unlock()
+	var mu sync.Mutex
+	var got []int
+	var wg sync.WaitGroup
+	for i := range 5 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = l.Wait(context.Background())
+			mu.Lock()
+			got = append(got, i)
+			mu.Unlock()
+		}()
+		waitFor(t, func() bool { return l.Waiting() == i+1 })
+	}
+	wg.Wait()
+	if want := []int{0, 1, 2, 3, 4}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("granted %v, want %v", got, want)
+	}
+}
+
+func TestBurstThenRate(t *testing.T) {
+	l := New(10, 3)
+	defer l.Stop()
+	for i := range 3 {
+		if !l.TryAccept() {
+			t.Fatalf("token %d of the burst refused", i)
+		}
+	}
+	if l.TryAccept() {
+		t.Fatal("a fourth token straight after a burst of 3")
+	}
+	// Not a timing assertion: the next token must come, whenever it does.
+	if err := l.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if l.QPS() != 10 {
+		t.Fatalf("QPS %v", l.QPS())
+	}
+}
+
+func TestRateIsKept(t *testing.T) {
+	// A fake clock: tokens accrue only as it moves.
+	now := time.Unix(0, 0)
+	l := New(2, 2)
+	l.now = func() time.Time { return now }
+	l.last = now
+	l.tokens = 0
+	for _, step := range []struct {
+		advance time.Duration
+		want    bool
+	}{{0, false}, {400 * time.Millisecond, false}, {100 * time.Millisecond, true}, {0, false}, {2 * time.Second, true}, {0, true}, {0, false}} {
+		now = now.Add(step.advance)
+		if got := l.TryAccept(); got != step.want {
+			t.Fatalf("after %v: TryAccept %v, want %v", step.advance, got, step.want)
+		}
+	}
+}
+
+func TestCancelledWaiterLeavesTheQueue(t *testing.T) {
+	l := New(1, 1)
+	defer l.Stop()
+	drain(l)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- l.Wait(ctx) }()
+	waitFor(t, func() bool { return l.Waiting() == 1 })
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait returned %v, want context.Canceled", err)
+	}
+	if n := l.Waiting(); n != 0 {
+		t.Fatalf("%d waiters left after cancel", n)
+	}
+}
+
+func TestStopReleasesWaiters(t *testing.T) {
+	l := New(0.001, 1)
+	drain(l)
+	done := make(chan error)
+	go func() { done <- l.Wait(context.Background()) }()
+	waitFor(t, func() bool { return l.Waiting() == 1 })
+	l.Stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	l.Accept() // a stopped limiter never blocks
+}
+
+func TestPriorityDefaultsToZero(t *testing.T) {
+	if p := Priority(context.Background()); p != 0 {
+		t.Fatalf("priority %d", p)
+	}
+	if p := Priority(WithPriority(context.Background(), -7)); p != -7 {
+		t.Fatalf("priority %d", p)
+	}
+}
+
+func BenchmarkWaitUncontended(b *testing.B) {
+	l := New(1e9, 1e9)
+	ctx := WithPriority(context.Background(), 1)
+	for b.Loop() {
+		_ = l.Wait(ctx)
+	}
+}
