@@ -50,12 +50,19 @@ func listen(o options, client kubernetes.Interface, ctrl *controller.Controller,
 	if el != nil {
 		alive["leader-election"] = func(*http.Request) error { return el.healthy() }
 	}
-	ready := map[string]serve.Check{"caches": func(*http.Request) error {
-		if !ctrl.HasSynced() {
-			return errors.New("informer caches not synced")
-		}
-		return nil
-	}}
+	ready := map[string]serve.Check{
+		"caches": func(*http.Request) error {
+			return ctrl.CacheSyncError()
+		},
+		// Caches stop following the cluster while the credentials are
+		// rejected: nothing the controller would do could be trusted.
+		"credentials": func(*http.Request) error {
+			if m.CredentialsRejected() {
+				return errors.New("the API server rejected our credentials (401 Unauthorized)")
+			}
+			return nil
+		},
+	}
 	health := http.NewServeMux()
 	health.Handle("/healthz", serve.HealthHandler(alive))
 	health.Handle("/readyz", serve.HealthHandler(ready))

@@ -23,6 +23,9 @@ import (
 type elector struct {
 	le            *leaderelection.LeaderElector
 	leading, lost chan struct{}
+	// overdue is how far the renewal may lag behind the lease duration
+	// before we stop on our own: renewDeadline - leaseDuration (negative).
+	overdue time.Duration
 }
 
 func newElector(client kubernetes.Interface, o options, m *metrics.Metrics) (*elector, error) {
@@ -31,7 +34,7 @@ func newElector(client kubernetes.Interface, o options, m *metrics.Metrics) (*el
 		return nil, err
 	}
 	id := fmt.Sprintf("%s_%d_%d", host, os.Getpid(), time.Now().UnixNano())
-	e := &elector{leading: make(chan struct{}), lost: make(chan struct{})}
+	e := &elector{leading: make(chan struct{}), lost: make(chan struct{}), overdue: o.renewDeadline - o.leaseDuration}
 	var lostOnce sync.Once
 	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 		Lock: &resourcelock.LeaseLock{
@@ -96,12 +99,25 @@ func (e *elector) lead(ctx context.Context, work func(context.Context) error) er
 	defer stopWork()
 	workErr := make(chan error, 1)
 	go func() { workErr <- work(workCtx) }()
-	select {
-	case <-e.lost:
-		return errLostLease
-	case err := <-workErr:
-		release()
-		return err
+	overdue := time.NewTicker(100 * time.Millisecond)
+	defer overdue.Stop()
+	for {
+		select {
+		case <-e.lost:
+			return errLostLease
+		case <-overdue.C:
+			// client-go reports the loss only after it has also tried to
+			// release the lease, which, cut off from the API server, takes
+			// another renew deadline: past the lease duration, when another
+			// replica may already lead. Stop at the renew deadline instead.
+			if e.le.Check(e.overdue) != nil {
+				return errLostLease
+			}
+			continue
+		case err := <-workErr:
+			release()
+			return err
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/daemonset-controller/daemonset-controller/pkg/controller"
 	"github.com/daemonset-controller/daemonset-controller/pkg/metrics"
+	"github.com/daemonset-controller/daemonset-controller/pkg/prioritylimit"
 )
 
 const name = "daemonset-controller"
@@ -147,7 +149,14 @@ func restConfig(o options) (*rest.Config, error) {
 	overrides.ClusterInfo.Server = o.master
 	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
 	if err != nil {
-		return nil, fmt.Errorf("loading kubeconfig: %w", err)
+		where := o.kubeconfig
+		if where == "" {
+			where = os.Getenv("KUBECONFIG")
+		}
+		if clientcmd.IsEmptyConfig(err) {
+			return nil, fmt.Errorf("loading kubeconfig %s: it names no cluster (no current-context) and no --master is given", where)
+		}
+		return nil, fmt.Errorf("loading kubeconfig %s: %w", where, err)
 	}
 	return cfg, nil
 }
@@ -159,8 +168,20 @@ func run(ctx context.Context, o options) error {
 	}
 	cfg.QPS, cfg.Burst = float32(o.qps), o.burst
 	cfg.UserAgent = name
+	// Leader election gets a client of its own, as in kube-controller-manager,
+	// so that lease renewals never queue behind a burst of pod creations.
+	electionCfg := rest.CopyConfig(cfg)
+	electionCfg.UserAgent = name + "/leader-election"
+	// The controller's client serves the requests of the most urgent
+	// DaemonSets first (see pkg/prioritylimit); the rate stays --kube-api-qps.
+	limiter := prioritylimit.New(cfg.QPS, cfg.Burst)
+	defer limiter.Stop()
+	cfg.RateLimiter = limiter
 	m := metrics.New(nil)
 	m.RegisterClientGo() // before the first client is made
+	// Every client reports the API server's refusals (401, 403) to m.
+	cfg.Wrap(m.WrapTransport)
+	electionCfg.Wrap(m.WrapTransport)
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err
@@ -182,7 +203,11 @@ func run(ctx context.Context, o options) error {
 	m.SetPending(ctrl.Pending)
 	var el *elector
 	if o.leaderElect && !o.shadow {
-		if el, err = newElector(client, o, m); err != nil {
+		electionClient, err := kubernetes.NewForConfig(electionCfg)
+		if err != nil {
+			return err
+		}
+		if el, err = newElector(electionClient, o, m); err != nil {
 			return err
 		}
 	}
@@ -195,8 +220,15 @@ func run(ctx context.Context, o options) error {
 	for _, s := range servers {
 		go s.Serve(serveCtx)
 	}
-	factory.Start(ctx.Done())
-	defer factory.Shutdown()
+	// The informers stop whenever run returns, not only on a signal:
+	// Shutdown waits for them, so a leader that lost its lease would
+	// otherwise never exit.
+	informerCtx, stopInformers := context.WithCancel(ctx)
+	factory.Start(informerCtx.Done())
+	defer func() {
+		stopInformers()
+		factory.Shutdown()
+	}()
 	logger.Info("Starting", "server", cfg.Host, "workers", o.workers, "leaderElect", el != nil, "shadow", o.shadow)
 	if el == nil {
 		if !o.shadow {
@@ -204,7 +236,11 @@ func run(ctx context.Context, o options) error {
 		}
 		return ctrl.Run(ctx, o.workers)
 	}
-	return el.lead(ctx, func(ctx context.Context) error { return ctrl.Run(ctx, o.workers) })
+	err = el.lead(ctx, func(ctx context.Context) error { return ctrl.Run(ctx, o.workers) })
+	if errors.Is(err, errLostLease) && m.CredentialsRejected() {
+		err = fmt.Errorf("the API server rejected our credentials (401 Unauthorized), so the lease could not be renewed: %w", err)
+	}
+	return err
 }
 
 // eventRecorder records events to the API server; in shadow mode it drops
@@ -234,8 +270,15 @@ func waitForServer(ctx context.Context, cfg *rest.Config, within time.Duration) 
 		if err == nil {
 			return nil
 		}
-		if apierrors.IsUnauthorized(err) || apierrors.IsForbidden(err) {
-			return fmt.Errorf("the API server at %s refused our credentials: %v", cfg.Host, err)
+		var badCert *tls.CertificateVerificationError
+		switch {
+		case apierrors.IsUnauthorized(err):
+			return fmt.Errorf("the API server at %s rejected our credentials (401 Unauthorized): check the token or client certificate of the kubeconfig, or the ServiceAccount", cfg.Host)
+		case apierrors.IsForbidden(err):
+			return fmt.Errorf("the API server at %s accepted our credentials but forbids reading its version (403 Forbidden): %v", cfg.Host, err)
+		case errors.As(err, &badCert):
+			// A certificate does not become trusted by waiting.
+			return fmt.Errorf("the API server at %s presented a certificate the kubeconfig does not trust (check its certificate-authority): %v", cfg.Host, badCert.Err)
 		}
 		if ctx.Err() != nil {
 			return ctx.Err() // a signal during startup is a clean stop

@@ -17,6 +17,7 @@ import (
 	"github.com/daemonset-controller/daemonset-controller/pkg/metrics"
 	"github.com/daemonset-controller/daemonset-controller/pkg/placement"
 	"github.com/daemonset-controller/daemonset-controller/pkg/plan"
+	"github.com/daemonset-controller/daemonset-controller/pkg/prioritylimit"
 )
 
 // act carries out a plan: it turns failed, succeeded and lost pods into
@@ -38,12 +39,23 @@ func (c *Controller) act(ctx context.Context, ds *appsv1.DaemonSet, p plan.Plan,
 	lost, lostErr := c.confirmLost(ctx, capped(p.Lost, &room))
 
 	creates := p.CreateOn
+	// After a refused creation nothing more is created for the DaemonSet
+	// until its backoff has passed, however many events bring it back.
+	putOff := false
+	if len(creates) > 0 {
+		if wait := c.createBackoff.wait(string(ds.UID), c.opts.Now()); wait > 0 {
+			c.metrics.Throttled.WithLabelValues("backoff").Add(float64(len(creates)))
+			c.enqueueAfter(ds, wait)
+			creates, putOff = nil, true
+		}
+	}
 	if len(creates) > c.opts.BurstReplicas {
 		c.metrics.Throttled.WithLabelValues("burst").Add(float64(len(creates) - c.opts.BurstReplicas))
 		creates = creates[:c.opts.BurstReplicas]
 	}
 	if len(creates) == 0 && len(deletes) == 0 && len(lost) == 0 {
-		return lostErr != nil, lostErr
+		// Creations put off leave the node set unsettled, as if made.
+		return putOff || lostErr != nil, lostErr
 	}
 	var uids []types.UID
 	for _, pod := range append(append([]*v1.Pod(nil), deletes...), lost...) {
@@ -118,37 +130,68 @@ func (c *Controller) confirmLost(ctx context.Context, lost []*v1.Pod) ([]*v1.Pod
 // createPods creates a pod on each node in slow-start batches of 1, 2, 4,
 // ...: when creations fail (quota, admission, a bad template) the first
 // failure stops the rest, instead of hundreds of failing calls and events.
+// A failure also puts the DaemonSet's next creations off (1 s, doubling
+// while nothing gets through, to 5 min); a success ends the backoff.
 func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes []string, hash string) error {
 	template := podTemplate(ds, hash)
 	k := key(ds)
 	var errs []error
 	var mu sync.Mutex
+	created := 0
 	for pos, batch := 0, 1; pos < len(nodes); pos, batch = pos+batch, batch*2 {
 		batch = min(batch, len(nodes)-pos)
 		var wg sync.WaitGroup
 		failed := false
 		for _, node := range nodes[pos : pos+batch] {
 			wg.Go(func() {
-				if err := c.createPod(ctx, ds, template, node); err != nil {
-					mu.Lock()
+				err := c.createPod(ctx, ds, template, node)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case errors.Is(err, errNamespaceTerminating):
+					failed = true // every other creation fails the same way
+				case err != nil:
 					errs = append(errs, err)
 					failed = true
-					mu.Unlock()
+				default:
+					created++
 				}
 			})
 		}
 		wg.Wait()
+		skipped := len(nodes) - pos - batch
 		if failed {
-			if skipped := len(nodes) - pos - batch; skipped > 0 {
+			if skipped > 0 {
 				c.metrics.Throttled.WithLabelValues("slow_start").Add(float64(skipped))
 				c.expectations.LowerCreations(k, skipped)
 				klog.FromContext(ctx).V(2).Info("Slow-start failure, skipping the rest of the creations", "skipped", skipped)
 			}
 			break
 		}
+		// Every worker may be busy with DaemonSets like this one while a
+		// more urgent one (a CNI for a new node) waits for a worker: give
+		// the worker up between batches; the rest is created next sync.
+		if skipped > 0 && c.waiting.Waiting(prioritylimit.Priority(ctx)) {
+			c.metrics.Throttled.WithLabelValues("yield").Add(float64(skipped))
+			c.expectations.LowerCreations(k, skipped)
+			c.queue.Add(k)
+			klog.FromContext(ctx).V(2).Info("Yielding to a more urgent DaemonSet", "skipped", skipped)
+			break
+		}
+	}
+	if created > 0 {
+		c.createBackoff.reset(string(ds.UID))
+	}
+	if len(errs) > 0 {
+		c.createBackoff.next(string(ds.UID), c.opts.Now())
 	}
 	return errors.Join(errs...)
 }
+
+// errNamespaceTerminating is a creation refused because the namespace is
+// being deleted: not a failure (the DaemonSet goes with its namespace, and
+// nothing is lost), but nothing else can be created there either.
+var errNamespaceTerminating = errors.New("the namespace is being deleted")
 
 func (c *Controller) createPod(ctx context.Context, ds *appsv1.DaemonSet, template *v1.PodTemplateSpec, node string) error {
 	pod := &v1.Pod{
@@ -170,9 +213,9 @@ func (c *Controller) createPod(ctx context.Context, ds *appsv1.DaemonSet, templa
 		c.recorder.Eventf(ds, v1.EventTypeNormal, reasonSuccessfulCreate, "Created pod: %s", created.Name)
 		return nil
 	case apierrors.HasStatusCause(err, v1.NamespaceTerminatingCause):
-		// Every later creation fails the same way, and nothing is lost.
+		// No event either: the namespace refuses those too.
 		c.expectations.CreationObserved(key(ds))
-		return nil
+		return errNamespaceTerminating
 	case apierrors.IsTimeout(err) || apierrors.IsServerTimeout(err):
 		// The pod may exist: keep expecting it so it is not made twice
 		// (the sync looks again when the expectation expires).

@@ -48,6 +48,14 @@ func (b *backoff) next(key string, now time.Time) {
 	}
 }
 
+// reset forgets key: its next attempt may go ahead, and a failure after it
+// waits initial again.
+func (b *backoff) reset(key string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.entries, key)
+}
+
 // gc forgets keys quiet for longer than twice max.
 func (b *backoff) gc(now time.Time) {
 	b.mu.Lock()

@@ -27,6 +27,7 @@ import (
 	"github.com/daemonset-controller/daemonset-controller/pkg/expectations"
 	"github.com/daemonset-controller/daemonset-controller/pkg/metrics"
 	"github.com/daemonset-controller/daemonset-controller/pkg/plan"
+	"github.com/daemonset-controller/daemonset-controller/pkg/prioritylimit"
 	"github.com/daemonset-controller/daemonset-controller/pkg/priorityqueue"
 )
 
@@ -54,12 +55,14 @@ type Controller struct {
 	pcLister   schedulinglisters.PriorityClassLister
 	pods       cache.Indexer
 	revs       cache.Indexer
-	synced     []cache.InformerSynced
+	informers  []*informerState // for readiness: synced, or why not
 
 	// queue holds DaemonSet keys; nodeQueue holds node names whose change
 	// may affect some DaemonSets, resolved to DaemonSet keys by a worker so
 	// that event handlers stay cheap.
-	queue     workqueue.TypedRateLimitingInterface[string]
+	queue workqueue.TypedRateLimitingInterface[string]
+	// waiting tells a sync whether a more urgent DaemonSet waits for a worker.
+	waiting   *priorityqueue.Queue[string]
 	nodeQueue workqueue.TypedRateLimitingInterface[string]
 
 	expectations *expectations.Store
@@ -68,8 +71,13 @@ type Controller struct {
 
 	// failedBackoff spaces out the deletion of Failed pods per node.
 	failedBackoff *backoff
+	// createBackoff spaces out pod creations per DaemonSet after the API
+	// server refused one (quota, admission), however many events come.
+	createBackoff *backoff
 	// inflight maps the keys being synced to when their sync started.
 	inflight sync.Map
+	// statusWritten maps a DaemonSet key to the status last written for it.
+	statusWritten sync.Map
 }
 
 // Index names on the pod and revision informers.
@@ -116,12 +124,14 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 		expectations:  exp,
 		metrics:       opts.Metrics,
 		failedBackoff: newBackoff(time.Second, 15*time.Minute),
+		createBackoff: newBackoff(time.Second, 5*time.Minute),
 	}
 	if opts.Shadow {
 		c.shadow = newShadowPlans(opts.Metrics)
 	}
 	// DaemonSets are served in order of their pods' priority, so that a new
 	// node gets its CNI and storage daemons before the rest.
+	c.waiting = priorityqueue.New(c.priority)
 	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(
 		workqueue.DefaultTypedControllerRateLimiter[string](),
 		workqueue.TypedRateLimitingQueueConfig[string]{
@@ -129,7 +139,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 			DelayingQueue: workqueue.NewTypedDelayingQueueWithConfig(workqueue.TypedDelayingQueueConfig[string]{
 				Name: "daemonset",
 				Queue: workqueue.NewTypedWithConfig(workqueue.TypedQueueConfig[string]{
-					Name: "daemonset", Queue: priorityqueue.New(c.priority),
+					Name: "daemonset", Queue: c.waiting,
 				}),
 			}),
 		})
@@ -140,20 +150,23 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 		return nil, err
 	}
 	handlers := []struct {
-		inf cache.SharedIndexInformer
-		h   cache.ResourceEventHandler
+		name string
+		inf  cache.SharedIndexInformer
+		h    cache.ResourceEventHandler
 	}{
-		{dsInf.Informer(), cache.ResourceEventHandlerFuncs{AddFunc: c.enqueue, UpdateFunc: func(_, o interface{}) { c.enqueue(o) }, DeleteFunc: c.enqueue}},
-		{podInf.Informer(), cache.ResourceEventHandlerFuncs{AddFunc: c.addPod, UpdateFunc: c.updatePod, DeleteFunc: c.deletePod}},
-		{nodeInf.Informer(), cache.ResourceEventHandlerFuncs{AddFunc: c.addNode, UpdateFunc: c.updateNode, DeleteFunc: c.deleteNode}},
-		{pcInf.Informer(), cache.ResourceEventHandlerFuncs{}},
-		{revInf.Informer(), cache.ResourceEventHandlerFuncs{AddFunc: c.changedRevision, UpdateFunc: func(o, n interface{}) { c.changedRevision(o); c.changedRevision(n) }, DeleteFunc: c.changedRevision}},
+		{"daemonsets", dsInf.Informer(), cache.ResourceEventHandlerFuncs{AddFunc: c.enqueue, UpdateFunc: func(_, o interface{}) { c.enqueue(o) }, DeleteFunc: c.enqueue}},
+		{"pods", podInf.Informer(), cache.ResourceEventHandlerFuncs{AddFunc: c.addPod, UpdateFunc: c.updatePod, DeleteFunc: c.deletePod}},
+		{"nodes", nodeInf.Informer(), cache.ResourceEventHandlerFuncs{AddFunc: c.addNode, UpdateFunc: c.updateNode, DeleteFunc: c.deleteNode}},
+		{"priorityclasses", pcInf.Informer(), cache.ResourceEventHandlerFuncs{}},
+		{"controllerrevisions", revInf.Informer(), cache.ResourceEventHandlerFuncs{AddFunc: c.changedRevision, UpdateFunc: func(o, n interface{}) { c.changedRevision(o); c.changedRevision(n) }, DeleteFunc: c.changedRevision}},
 	}
 	for _, x := range handlers {
 		if _, err := x.inf.AddEventHandler(x.h); err != nil {
 			return nil, err
 		}
-		c.synced = append(c.synced, x.inf.HasSynced)
+		if err := c.track(x.name, x.inf); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
 }
@@ -171,7 +184,7 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 	defer c.nodeQueue.ShutDown()
 	logger := klog.FromContext(ctx)
 	logger.Info("Waiting for informer caches to sync")
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
+	if !c.waitForCaches(ctx, cacheSyncReport) {
 		return fmt.Errorf("informer caches did not sync: %w", context.Cause(ctx))
 	}
 	logger.Info("Starting workers", "workers", workers)
@@ -201,14 +214,7 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 }
 
 // HasSynced reports whether every informer cache has synced.
-func (c *Controller) HasSynced() bool {
-	for _, synced := range c.synced {
-		if !synced() {
-			return false
-		}
-	}
-	return true
-}
+func (c *Controller) HasSynced() bool { return c.CacheSyncError() == nil }
 
 // stuckAfter is how long one sync may run before the controller reports
 // itself unhealthy: a sync is a few API calls, so this means a hung worker.
@@ -242,7 +248,10 @@ func (c *Controller) processNext(ctx context.Context) bool {
 	start := time.Now()
 	c.inflight.Store(key, start)
 	defer c.inflight.Delete(key)
-	err := c.sync(klog.NewContext(ctx, klog.FromContext(ctx).WithValues("daemonset", key)), key)
+	// The sync's API requests wait for the client's rate limiter in order of
+	// the DaemonSet's priority, as its key waited in the queue.
+	syncCtx := prioritylimit.WithPriority(ctx, c.priority(key))
+	err := c.sync(klog.NewContext(syncCtx, klog.FromContext(ctx).WithValues("daemonset", key)), key)
 	result := metrics.ResultSuccess
 	switch {
 	case errors.Is(err, errWaiting):
@@ -281,7 +290,10 @@ func (c *Controller) nodeWorker(ctx context.Context) {
 	}
 }
 
-func (c *Controller) gcBackoff(context.Context) { c.failedBackoff.gc(c.opts.Now()) }
+func (c *Controller) gcBackoff(context.Context) {
+	c.failedBackoff.gc(c.opts.Now())
+	c.createBackoff.gc(c.opts.Now())
+}
 
 func (c *Controller) enqueue(obj interface{}) {
 	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)

@@ -8,6 +8,8 @@ import (
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // TestQueueServesCriticalDaemonSetsFirst: keys come out of the workqueue
@@ -37,5 +39,48 @@ func TestQueueServesCriticalDaemonSetsFirst(t *testing.T) {
 	want := []string{ns + "/cni", ns + "/csi", ns + "/custom", ns + "/metrics", ns + "/logs", ns + "/unknown-class"}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("order %v, want %v", got, want)
+	}
+}
+
+// TestSyncYieldsToMoreUrgentDaemonSet: a sync creating many pods gives its
+// worker up after a slow-start batch when a more urgent DaemonSet waits in
+// the queue, and comes back for the rest.
+func TestSyncYieldsToMoreUrgentDaemonSet(t *testing.T) {
+	f := newFixture(t, Options{})
+	logs := newDaemonSet()
+	cni := newDaemonSet(func(ds *appsv1.DaemonSet) {
+		ds.Name, ds.UID = "cni", "cni"
+		ds.Spec.Template.Spec.PriorityClassName = "system-node-critical"
+	})
+	f.add(logs, cni, newNode("n1", true), newNode("n2", true), newNode("n3", true), newNode("n4", true))
+	f.c.queue.Add(ns + "/cni") // waits for a worker
+
+	f.mustSync() // logs, at priority 0
+	if n := len(f.createdPods()); n != 1 {
+		t.Fatalf("created %d pods before yielding, want 1 (the first slow-start batch)", n)
+	}
+	if c, _ := f.pending(); c != 1 {
+		t.Errorf("expecting %d creations, want 1 (the skipped ones are not expected)", c)
+	}
+	if got := testutil.ToFloat64(f.c.metrics.Throttled.WithLabelValues("yield")); got != 3 {
+		t.Errorf("yield counter %v, want 3", got)
+	}
+	if n := len(f.actions("update", "daemonsets/status")); n != 0 {
+		t.Errorf("the yielding sync wrote status %d times; that is left to its next sync", n)
+	}
+	// The queue serves cni first, then logs again for the rest.
+	var order []string
+	for f.c.queue.Len() > 0 {
+		k, _ := f.c.queue.Get()
+		order = append(order, k)
+		f.c.queue.Done(k)
+	}
+	if want := []string{ns + "/cni", dsKey}; !reflect.DeepEqual(order, want) {
+		t.Fatalf("queue order %v, want %v", order, want)
+	}
+	f.catchUp()
+	f.mustSync() // nothing more urgent waits now
+	if n := len(f.createdPods()); n != 3 {
+		t.Errorf("created %d pods on the second sync, want 3", n)
 	}
 }

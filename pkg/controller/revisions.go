@@ -142,6 +142,12 @@ func (c *Controller) snapshot(ctx context.Context, ds *appsv1.DaemonSet, revisio
 		Revision: revision,
 	}
 	created, err := c.client.AppsV1().ControllerRevisions(ds.Namespace).Create(ctx, rev, metav1.CreateOptions{})
+	if apierrors.HasStatusCause(err, v1.NamespaceTerminatingCause) {
+		// Nothing can be created in a namespace being deleted (its
+		// revisions may be deleted already), and nothing is lost: go on
+		// with the revision unsaved, so that the status is still written.
+		return rev, nil
+	}
 	if !apierrors.IsAlreadyExists(err) {
 		return created, err
 	}

@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/daemonset-controller/daemonset-controller/pkg/history"
 	"github.com/daemonset-controller/daemonset-controller/pkg/placement"
 	"github.com/daemonset-controller/daemonset-controller/pkg/plan"
+	"github.com/daemonset-controller/daemonset-controller/pkg/prioritylimit"
 	"github.com/daemonset-controller/daemonset-controller/pkg/rollout"
 )
 
@@ -50,6 +52,7 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 	if apierrors.IsNotFound(err) {
 		c.expectations.Forget(k)
 		c.forgetCounts(namespace, name)
+		c.statusWritten.Delete(k)
 		if c.shadow != nil {
 			c.shadow.forget(k)
 		}
@@ -94,6 +97,13 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 		return errWaiting
 	}
 	acted, actErr := c.act(ctx, ds, plan.Compute(in), in.Hash)
+	if actErr == nil && acted && c.waiting.Waiting(prioritylimit.Priority(ctx)) {
+		// A more urgent DaemonSet waits for this worker (act may have
+		// yielded to it): the status and the rollout wait for the next
+		// sync, which comes right after, rather than spend requests now.
+		c.queue.Add(k)
+		return nil
+	}
 	// A rollout steps only once the node set is settled: the main plan
 	// had nothing to do and nothing is in flight.
 	if actErr == nil && !acted && ds.Spec.UpdateStrategy.Type == appsv1.RollingUpdateDaemonSetStrategyType {
@@ -232,7 +242,7 @@ func (c *Controller) writeStatus(ctx context.Context, ds *appsv1.DaemonSet, in p
 	if ds.Spec.MinReadySeconds > 0 && counts.NumberReady != counts.NumberAvailable {
 		c.enqueueAfter(ds, time.Duration(ds.Spec.MinReadySeconds)*time.Second)
 	}
-	if countsOf(ds.Status) == counts && (!observed || ds.Status.ObservedGeneration >= ds.Generation) {
+	if statusHolds(ds, counts, observed) || c.alreadyWritten(ds, counts, observed) {
 		return nil
 	}
 	toUpdate := ds.DeepCopy()
@@ -241,22 +251,68 @@ func (c *Controller) writeStatus(ctx context.Context, ds *appsv1.DaemonSet, in p
 		if observed {
 			toUpdate.Status.ObservedGeneration = ds.Generation
 		}
-		_, err := c.client.AppsV1().DaemonSets(ds.Namespace).UpdateStatus(ctx, toUpdate, metav1.UpdateOptions{})
-		if err == nil || !apierrors.IsConflict(err) || attempt >= 2 {
-			if err != nil {
-				return fmt.Errorf("writing status: %w", err)
-			}
+		written, err := c.client.AppsV1().DaemonSets(ds.Namespace).UpdateStatus(ctx, toUpdate, metav1.UpdateOptions{})
+		if err == nil {
+			c.statusWritten.Store(key(ds), writtenStatus{uid: ds.UID, resourceVersion: written.ResourceVersion, status: written.Status})
 			return nil
+		}
+		if !apierrors.IsConflict(err) || attempt >= 2 {
+			return fmt.Errorf("writing status: %w", err)
 		}
 		fresh, getErr := c.client.AppsV1().DaemonSets(ds.Namespace).Get(ctx, ds.Name, metav1.GetOptions{})
 		if getErr != nil {
 			return fmt.Errorf("writing status: %w", getErr)
 		}
-		if fresh.UID != ds.UID {
-			return nil // replaced by a new DaemonSet of the same name
+		if fresh.UID != ds.UID || statusHolds(fresh, counts, observed && fresh.Generation == ds.Generation) {
+			// Replaced by a new DaemonSet of the same name, or the status
+			// is already there (our earlier write, not yet in the cache).
+			return nil
 		}
 		toUpdate = fresh
 	}
+}
+
+// statusHolds reports whether ds's status already says counts (and, when
+// observed, that its generation was observed).
+func statusHolds(ds *appsv1.DaemonSet, counts plan.Counts, observed bool) bool {
+	return countsOf(ds.Status) == counts && (!observed || ds.Status.ObservedGeneration >= ds.Generation)
+}
+
+// writtenStatus is the status this controller last wrote for a DaemonSet,
+// and the resourceVersion the write returned.
+type writtenStatus struct {
+	uid             types.UID
+	resourceVersion string
+	status          appsv1.DaemonSetStatus
+}
+
+// alreadyWritten reports whether the status to write is the one this
+// controller wrote last, while the cache still shows the DaemonSet from
+// before that write. Writing it again would change nothing, and, from a
+// stale object, conflict. Once the cache has our write (or anyone's later
+// one) the ordinary comparison decides.
+func (c *Controller) alreadyWritten(ds *appsv1.DaemonSet, counts plan.Counts, observed bool) bool {
+	v, ok := c.statusWritten.Load(key(ds))
+	if !ok {
+		return false
+	}
+	w := v.(writtenStatus)
+	if w.uid != ds.UID || w.resourceVersion == ds.ResourceVersion {
+		return false
+	}
+	last := ds.DeepCopy()
+	last.Status = w.status
+	return statusHolds(last, counts, observed) && w.status.ObservedGeneration <= ds.Generation &&
+		olderThan(ds.ResourceVersion, w.resourceVersion)
+}
+
+// olderThan reports whether resourceVersion a is older than b. The API
+// server's resourceVersions are etcd revisions; anything else (not a
+// number) is treated as not older, which only costs a write.
+func olderThan(a, b string) bool {
+	x, errA := strconv.ParseUint(a, 10, 64)
+	y, errB := strconv.ParseUint(b, 10, 64)
+	return errA == nil && errB == nil && x < y
 }
 
 func setCounts(s *appsv1.DaemonSetStatus, c plan.Counts) {

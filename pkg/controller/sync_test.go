@@ -828,3 +828,84 @@ func TestSyncHostNetworkPodsTolerateNetworkUnavailable(t *testing.T) {
 		t.Errorf("tolerations =\n%+v\nwant\n%+v", pods[0].Spec.Tolerations, want)
 	}
 }
+
+// A sync that runs before the cache has the controller's own status write
+// must not write the same status again from the stale object.
+func TestSyncStatusNotRewrittenFromStaleCache(t *testing.T) {
+	f := newFixture(t, Options{})
+	ds := newDaemonSet(func(ds *appsv1.DaemonSet) { ds.Generation = 2; ds.ResourceVersion = "10" })
+	f.add(ds, newNode("n1", true), daemonPod(ds, "p1", "n1"))
+	f.client.PrependReactor("update", "daemonsets", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.GetSubresource() == "status" {
+			a.(k8stesting.UpdateAction).GetObject().(*appsv1.DaemonSet).ResourceVersion = "11"
+		}
+		return false, nil, nil
+	})
+	f.mustSync()
+	if n := len(f.actions("update", "daemonsets/status")); n != 1 {
+		t.Fatalf("first sync: %d status updates, want 1", n)
+	}
+	revs, err := f.client.AppsV1().ControllerRevisions(ds.Namespace).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range revs.Items { // the revision cache catches up, the DaemonSet cache does not
+		if err := f.indexer(&revs.Items[i]).Add(&revs.Items[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.client.ClearActions()
+	f.mustSync() // the DaemonSet cache still holds resourceVersion 10
+	if got := f.writes(); len(got) != 0 {
+		t.Errorf("sync from the stale cache wrote %v; want nothing", got)
+	}
+
+	// Counts that differ from the last write are written, stale or not.
+	p1 := f.apiPod("p1")
+	notReady(p1)
+	p1.ResourceVersion = "12"
+	f.setPod(p1)
+	f.client.ClearActions()
+	f.mustSync()
+	if n := len(f.actions("update", "daemonsets/status")); n != 1 {
+		t.Errorf("after a pod turned unready: %d status updates, want 1", n)
+	}
+}
+
+// A conflict whose fresh object already holds the status (an earlier write
+// of ours) ends the write instead of repeating it.
+func TestSyncStatusConflictWithStatusAlreadyThere(t *testing.T) {
+	f := newFixture(t, Options{})
+	ds := newDaemonSet(func(ds *appsv1.DaemonSet) { ds.Generation = 2 })
+	f.add(ds, newNode("n1", true), daemonPod(ds, "p1", "n1"))
+	fresh := ds.DeepCopy()
+	fresh.Status = appsv1.DaemonSetStatus{ObservedGeneration: 2, DesiredNumberScheduled: 1, CurrentNumberScheduled: 1,
+		NumberReady: 1, UpdatedNumberScheduled: 1, NumberAvailable: 1}
+	if err := f.client.Tracker().Update(appsv1.SchemeGroupVersion.WithResource("daemonsets"), fresh, fresh.Namespace); err != nil {
+		t.Fatal(err)
+	}
+	f.client.PrependReactor("update", "daemonsets", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.GetSubresource() == "status" {
+			return true, nil, apierrors.NewConflict(schema.GroupResource{Group: "apps", Resource: "daemonsets"}, "ds", nil)
+		}
+		return false, nil, nil
+	})
+	f.mustSync()
+	if n := len(f.actions("update", "daemonsets/status")); n != 1 {
+		t.Errorf("%d status updates, want 1 (the conflict, then nothing)", n)
+	}
+	if n := len(f.actions("get", "daemonsets")); n != 1 {
+		t.Errorf("%d gets, want 1", n)
+	}
+}
+
+func TestOlderThan(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{{"9", "10", true}, {"10", "10", false}, {"11", "10", false}, {"", "10", false}, {"x", "10", false}} {
+		if got := olderThan(tc.a, tc.b); got != tc.want {
+			t.Errorf("olderThan(%q, %q) = %v", tc.a, tc.b, got)
+		}
+	}
+}

@@ -40,6 +40,7 @@ type Metrics struct {
 	DaemonSetPods    *prometheus.GaugeVec
 
 	pending atomic.Pointer[func() (int, int)]
+	refused *refusals
 }
 
 // New registers every metric on a fresh registry. pending (or a later
@@ -65,7 +66,7 @@ func New(pending func() (creations, deletions int)) *Metrics {
 		}, []string{"result"}),
 		Throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "creations_throttled_total",
-			Help: "Pod creations put off, by reason: expectations (waiting for the cache), slow_start (a batch failed) or burst (over --burst-replicas).",
+			Help: "Pod creations put off, by reason: expectations (waiting for the cache), slow_start (a batch failed), burst (over --burst-replicas), backoff (creations were refused lately) or yield (a more urgent DaemonSet waited for a worker).",
 		}, []string{"reason"}),
 		FailedPodBackoff: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: namespace, Name: "failed_pod_backoffs_total",
@@ -79,6 +80,7 @@ func New(pending func() (creations, deletions int)) *Metrics {
 			Help: "In --shadow mode: pods the controller would create or delete now, by DaemonSet and action.",
 		}, []string{"namespace", "daemonset", "action"}),
 	}
+	m.refused = newRefusals()
 	m.DaemonSetPods = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "daemonset_pods",
 		Help: "Pods of each DaemonSet by state (desired, current, misscheduled, ready, updated, available, unavailable), as last computed for its status.",
@@ -93,7 +95,7 @@ func New(pending func() (creations, deletions int)) *Metrics {
 		m.PodsCreated.WithLabelValues(r)
 		m.PodsDeleted.WithLabelValues(r)
 	}
-	for _, r := range []string{"expectations", "slow_start", "burst"} {
+	for _, r := range []string{"expectations", "slow_start", "burst", "backoff", "yield"} {
 		m.Throttled.WithLabelValues(r)
 	}
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -106,7 +108,7 @@ func New(pending func() (creations, deletions int)) *Metrics {
 	pendingDesc := prometheus.NewDesc(namespace+"_pending_expectations",
 		"Pod creations and deletions issued and not yet seen in the informer cache, by kind.", []string{"kind"}, nil)
 	r.MustRegister(m.SyncDuration, m.Syncs, m.PodsCreated, m.PodsDeleted, m.Throttled, m.FailedPodBackoff,
-		m.Leader, m.ShadowPlanned, m.DaemonSetPods, build,
+		m.Leader, m.ShadowPlanned, m.DaemonSetPods, build, m.refused.counter, m.refused.gauge,
 		collectorFunc{desc: pendingDesc, collect: func(ch chan<- prometheus.Metric) {
 			c, d := 0, 0
 			if f := m.pending.Load(); f != nil {
