@@ -1,5 +1,5 @@
 # Builds the controller image used by manifests/ (build it with any OCI builder).
-FROM golang:1.26 AS build
+FROM golang:1.27 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
