@@ -396,3 +396,27 @@ func (b *Bed) CreateNamespace(ctx context.Context, ns string) error {
 		return err == nil, nil
 	})
 }
+
+// Restart stops one of the bed's own processes (by name, e.g.
+// "kube-apiserver" or "etcd"), with SIGKILL when kill is set, else SIGTERM,
+// and starts it again with the same arguments and data, so that the
+// cluster comes back as it was.
+func (b *Bed) Restart(ctx context.Context, name string, kill bool) error {
+	for i, p := range b.procs {
+		if p.Name != name {
+			continue
+		}
+		if kill {
+			p.Kill()
+		} else {
+			p.Stop(30 * time.Second)
+		}
+		np, err := startProc(b.Dir, p.Name, p.cmd.Path, p.cmd.Args[1:]...)
+		if err != nil {
+			return err
+		}
+		b.procs[i] = np
+		return b.waitReady(ctx)
+	}
+	return fmt.Errorf("%s is not a process of the bed", name)
+}
