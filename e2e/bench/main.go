@@ -31,6 +31,7 @@ func main() {
 	busy := flag.Bool("busy", true, "also measure the rollout with 200 readiness flips per second")
 	out := flag.String("out", "docs/benchmarks", "where the report and charts go")
 	only := flag.String("only", "", "run only these benchmarks (comma list of rollout,newnodes,update)")
+	limitNames := flag.String("limits", "default,raised", "client limits to run with (comma list of default,raised)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -54,6 +55,9 @@ func main() {
 		}
 	}
 	for _, lim := range limitsAll {
+		if !strings.Contains(*limitNames, strings.Fields(lim.Name)[0]) {
+			continue
+		}
 		for _, ctrl := range controllersAll {
 			if want("rollout") {
 				for _, n := range counts {

@@ -18,10 +18,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
 
 	"github.com/daemonset-controller/daemonset-controller/e2e/bed"
 )
@@ -480,7 +482,17 @@ func runNewNodes(ctx context.Context, ctrl controller, lim limits, base, added, 
 		return res, err
 	}
 	// Node Ready times, by the bench's clock.
-	nw, err := b.Client.CoreV1().Nodes().Watch(ctx, metav1.ListOptions{})
+	// A retry watcher: a plain watch that the API server closes under
+	// load would silently lose the Ready times.
+	nodes, err := b.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return res, err
+	}
+	nw, err := watchtools.NewRetryWatcherWithContext(ctx, nodes.ResourceVersion, &cache.ListWatch{
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return b.Client.CoreV1().Nodes().Watch(ctx, o)
+		},
+	})
 	if err != nil {
 		return res, err
 	}
@@ -511,6 +523,17 @@ func runNewNodes(ctx context.Context, ctrl controller, lim limits, base, added, 
 	var critical, all []time.Duration
 	pc.mu.Lock()
 	mu.Lock()
+	newReady := 0
+	for node := range readyAt {
+		if strings.HasPrefix(node, "new-") {
+			newReady++
+		}
+	}
+	if newReady < added {
+		mu.Unlock()
+		pc.mu.Unlock()
+		return res, fmt.Errorf("saw only %d of %d new nodes turn Ready", newReady, added)
+	}
 	for uid, node := range pc.node {
 		r, ok := readyAt[node]
 		if !ok || !strings.HasPrefix(node, "new-") {
