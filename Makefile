@@ -1,9 +1,12 @@
 # daemonset-controller: see README.md.
 GO      ?= go
+# go.mod's toolchain line (a Go without the standard library's known
+# vulnerabilities) applies even where the Go install defaults to "local".
+export GOTOOLCHAIN = auto
 BIN     := bin/daemonset-controller
 E2E_TIMEOUT ?= 45m
 
-.PHONY: all build test unit e2e demo tools lint clean bench
+.PHONY: all build test unit e2e demo tools lint clean bench chaos fuzz
 
 all: build
 
@@ -21,6 +24,20 @@ unit:
 ## e2e: end-to-end tests against a real local control plane
 e2e: tools
 	$(GO) test -count=1 -timeout $(E2E_TIMEOUT) -v ./e2e/...
+
+## chaos: the fault suite at full size (500 nodes, 5 kills per phase, 200
+## DaemonSets x 500 nodes); a small version of it runs in `make test`
+chaos: tools
+	CHAOS=full $(GO) test -count=1 -timeout 120m -v -run 'TestChaos' ./e2e/
+
+## fuzz: each fuzz target for FUZZTIME (the committed seeds run in `make unit`)
+FUZZTIME ?= 30s
+fuzz:
+	@for p in $$($(GO) list ./pkg/...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$p | grep '^Fuzz'); do \
+	    echo "$$p $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$p || exit 1; \
+	  done; \
+	done
 
 ## demo: the seed's DaemonSet on a local control plane with kwok nodes
 demo: tools

@@ -123,7 +123,11 @@ type auditEvent struct {
 	ResponseStatus *struct {
 		Code int `json:"code"`
 	} `json:"responseStatus"`
-	RequestURI string `json:"requestURI"`
+	RequestURI string           `json:"requestURI"`
+	UserAgent  string           `json:"userAgent"`
+	Received   metav1.MicroTime `json:"requestReceivedTimestamp"`
+	// Annotations hold the authorizer's decision ("allow" or "forbid").
+	Annotations map[string]string `json:"annotations"`
 }
 
 func usedVerbs() (map[string]bool, []string, error) {
@@ -147,7 +151,9 @@ func usedVerbs() (map[string]bool, []string, error) {
 		}
 		g := grant(e.ObjectRef.APIGroup, res, e.Verb)
 		used[g] = true
-		if e.ResponseStatus != nil && e.ResponseStatus.Code == 403 {
+		// Refused by RBAC, that is: admission answers 403 too (an exceeded
+		// quota, a namespace being deleted), which no grant could avoid.
+		if e.Annotations["authorization.k8s.io/decision"] == "forbid" {
 			refused = append(refused, g+" "+e.RequestURI)
 		}
 	}
