@@ -22,31 +22,40 @@ import (
 // stops holding it.
 type elector struct {
 	le            *leaderelection.LeaderElector
+	lock          *timedLock
+	id            string
+	renewDeadline time.Duration
 	leading, lost chan struct{}
-	// overdue is how far the renewal may lag behind the lease duration
-	// before we stop on our own: renewDeadline - leaseDuration (negative).
-	overdue time.Duration
+	// fence is called the moment the lease is lost, before anything else:
+	// it makes every API request not yet sent fail (see main.go).
+	fence func()
 }
 
-func newElector(client kubernetes.Interface, o options, m *metrics.Metrics) (*elector, error) {
+func newElector(client kubernetes.Interface, o options, m *metrics.Metrics, fence func()) (*elector, error) {
 	host, err := os.Hostname()
 	if err != nil {
 		return nil, err
 	}
 	id := fmt.Sprintf("%s_%d_%d", host, os.Getpid(), time.Now().UnixNano())
-	e := &elector{leading: make(chan struct{}), lost: make(chan struct{}), overdue: o.renewDeadline - o.leaseDuration}
-	var lostOnce sync.Once
-	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
-		Lock: &resourcelock.LeaseLock{
+	e := &elector{
+		id: id, renewDeadline: o.renewDeadline, fence: fence,
+		leading: make(chan struct{}), lost: make(chan struct{}),
+		lock: &timedLock{Interface: &resourcelock.LeaseLock{
 			LeaseMeta:  metav1.ObjectMeta{Name: o.leaseName, Namespace: o.leaseNS},
 			Client:     client.CoordinationV1(),
 			LockConfig: resourcelock.ResourceLockConfig{Identity: id},
-		},
-		Name:            name,
-		LeaseDuration:   o.leaseDuration,
-		RenewDeadline:   o.renewDeadline,
-		RetryPeriod:     o.retryPeriod,
-		ReleaseOnCancel: true,
+		}},
+	}
+	var lostOnce sync.Once
+	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+		Lock:          e.lock,
+		Name:          name,
+		LeaseDuration: o.leaseDuration,
+		RenewDeadline: o.renewDeadline,
+		RetryPeriod:   o.retryPeriod,
+		// client-go would release the lease as soon as renewal stops, even
+		// while our workers still write; lead releases it itself, after.
+		ReleaseOnCancel: false,
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(context.Context) {
 				m.Leader.Set(1)
@@ -75,6 +84,7 @@ var errLostLease = errors.New("lost the leader lease; exiting so that only the n
 // lead runs work while this process holds the lease. When ctx ends (a
 // signal), work stops first so in-flight syncs finish, and only then is the
 // lease released: a standby takes over at once, never while we still write.
+// When the lease is lost, the fence stops every write at once.
 func (e *elector) lead(ctx context.Context, work func(context.Context) error) error {
 	electCtx, stopElecting := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopElecting()
@@ -83,13 +93,13 @@ func (e *elector) lead(ctx context.Context, work func(context.Context) error) er
 		defer close(electDone)
 		e.le.Run(electCtx) // returns when renewal fails or electCtx ends
 	}()
-	release := func() {
+	stop := func() {
 		stopElecting()
 		<-electDone
 	}
 	select {
 	case <-ctx.Done():
-		release()
+		stop()
 		return nil
 	case <-e.lost:
 		return errLostLease
@@ -99,29 +109,87 @@ func (e *elector) lead(ctx context.Context, work func(context.Context) error) er
 	defer stopWork()
 	workErr := make(chan error, 1)
 	go func() { workErr <- work(workCtx) }()
-	overdue := time.NewTicker(100 * time.Millisecond)
-	defer overdue.Stop()
+	watchdog := time.NewTicker(100 * time.Millisecond)
+	defer watchdog.Stop()
 	for {
 		select {
 		case <-e.lost:
+			e.fence()
 			return errLostLease
-		case <-overdue.C:
-			// client-go reports the loss only after it has also tried to
-			// release the lease, which, cut off from the API server, takes
-			// another renew deadline: past the lease duration, when another
-			// replica may already lead. Stop at the renew deadline instead.
-			if e.le.Check(e.overdue) != nil {
+		case <-watchdog.C:
+			// Others may take the lease leaseDuration after our last
+			// renewal reached the API server. client-go reports the loss
+			// only after its renew deadline and a release attempt, and
+			// measures from when it last saw the lease, not from our last
+			// successful renewal: stop at that renewal + renewDeadline,
+			// or as soon as client-go has seen another holder.
+			if e.lock.sinceRenewed() > e.renewDeadline || !e.le.IsLeader() {
+				e.fence()
 				return errLostLease
 			}
-			continue
 		case err := <-workErr:
-			release()
+			stop()
+			e.release()
 			return err
 		}
+	}
+}
+
+// release gives the lease up after a clean stop, so a standby takes over at
+// once, but only if the API server still names us: the lease may have been
+// taken meanwhile, and must not be overwritten.
+func (e *elector) release() {
+	ctx, cancel := context.WithTimeout(context.Background(), e.renewDeadline)
+	defer cancel()
+	rec, _, err := e.lock.Get(ctx)
+	if err != nil || rec.HolderIdentity != e.id {
+		return
+	}
+	now := metav1.NewTime(time.Now())
+	err = e.lock.Update(ctx, resourcelock.LeaderElectionRecord{
+		LeaderTransitions: rec.LeaderTransitions, LeaseDurationSeconds: 1, RenewTime: now, AcquireTime: now,
+	})
+	if err != nil {
+		klog.Background().Error(err, "Releasing the lease failed; the standby takes over when it expires")
 	}
 }
 
 // healthy reports whether a leader's lease renewal is overdue.
 func (e *elector) healthy() error {
 	return e.le.Check(2 * time.Second)
+}
+
+// timedLock is the Lease lock, recording when the last successful write of
+// the lease (acquire or renew) was sent: the API server applied it no
+// earlier, so no other replica can take the lease before leaseDuration
+// from then.
+type timedLock struct {
+	resourcelock.Interface
+	mu      sync.Mutex
+	renewed time.Time
+}
+
+func (l *timedLock) Create(ctx context.Context, r resourcelock.LeaderElectionRecord) error {
+	return l.timed(func() error { return l.Interface.Create(ctx, r) })
+}
+
+func (l *timedLock) Update(ctx context.Context, r resourcelock.LeaderElectionRecord) error {
+	return l.timed(func() error { return l.Interface.Update(ctx, r) })
+}
+
+func (l *timedLock) timed(write func() error) error {
+	sent := time.Now()
+	err := write()
+	if err == nil {
+		l.mu.Lock()
+		l.renewed = sent
+		l.mu.Unlock()
+	}
+	return err
+}
+
+func (l *timedLock) sinceRenewed() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return time.Since(l.renewed)
 }

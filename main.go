@@ -168,21 +168,29 @@ func run(ctx context.Context, o options) error {
 	}
 	cfg.QPS, cfg.Burst = float32(o.qps), o.burst
 	cfg.UserAgent = name
-	// Leader election gets a client of its own, as in kube-controller-manager,
-	// so that lease renewals never queue behind a burst of pod creations.
-	electionCfg := rest.CopyConfig(cfg)
-	electionCfg.UserAgent = name + "/leader-election"
-	// The controller's client serves the requests of the most urgent
-	// DaemonSets first (see pkg/prioritylimit); the rate stays --kube-api-qps.
-	limiter := prioritylimit.New(cfg.QPS, cfg.Burst)
-	defer limiter.Stop()
-	cfg.RateLimiter = limiter
 	m := metrics.New(nil)
 	m.RegisterClientGo() // before the first client is made
 	// Every client reports the API server's refusals (401, 403) to m.
 	cfg.Wrap(m.WrapTransport)
-	electionCfg.Wrap(m.WrapTransport)
+	// Leader election and the informers get clients of their own, as in
+	// kube-controller-manager: lease renewals and relists never queue
+	// behind a burst of pod creations.
+	electionCfg := rest.CopyConfig(cfg)
+	electionCfg.UserAgent = name + "/leader-election"
+	informerCfg := rest.CopyConfig(cfg)
+	informerCfg.UserAgent = name + "/shared-informers"
+	// The controller's own client serves the requests of the most urgent
+	// DaemonSets first (see pkg/prioritylimit); the rate stays --kube-api-qps.
+	// Stopping the limiter fails every request still to be sent: that is
+	// how a leader that lost its lease stops writing at once.
+	limiter := prioritylimit.New(cfg.QPS, cfg.Burst)
+	defer limiter.Stop()
+	cfg.RateLimiter = limiter
 	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	informerClient, err := kubernetes.NewForConfig(informerCfg)
 	if err != nil {
 		return err
 	}
@@ -193,7 +201,7 @@ func run(ctx context.Context, o options) error {
 
 	recorder, stopEvents := eventRecorder(ctx, client, o.shadow)
 	defer stopEvents()
-	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(controller.StripManagedFields))
+	factory := informers.NewSharedInformerFactoryWithOptions(informerClient, 0, informers.WithTransform(controller.StripManagedFields))
 	ctrl, err := controller.New(client, factory, recorder, controller.Options{
 		BurstReplicas: o.burstReplicas, Metrics: m, Shadow: o.shadow,
 	})
@@ -207,7 +215,7 @@ func run(ctx context.Context, o options) error {
 		if err != nil {
 			return err
 		}
-		if el, err = newElector(electionClient, o, m); err != nil {
+		if el, err = newElector(electionClient, o, m, limiter.Stop); err != nil {
 			return err
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -174,6 +175,7 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 		if skipped > 0 && c.waiting.Waiting(prioritylimit.Priority(ctx)) {
 			c.metrics.Throttled.WithLabelValues("yield").Add(float64(skipped))
 			c.expectations.LowerCreations(k, skipped)
+			c.yielded.Store(k, true)
 			c.queue.Add(k)
 			klog.FromContext(ctx).V(2).Info("Yielding to a more urgent DaemonSet", "skipped", skipped)
 			break
@@ -182,10 +184,17 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 	if created > 0 {
 		c.createBackoff.reset(string(ds.UID))
 	}
-	if len(errs) > 0 {
+	if slices.ContainsFunc(errs, refused) {
 		c.createBackoff.next(string(ds.UID), c.opts.Now())
 	}
 	return errors.Join(errs...)
+}
+
+// refused reports whether the API server refused a creation on its merits
+// (quota, admission, validation), which retrying soon cannot change. Other
+// failures (500s, 429s, timeouts) are retried with the workqueue's backoff.
+func refused(err error) bool {
+	return apierrors.IsForbidden(err) || apierrors.IsInvalid(err) || apierrors.IsBadRequest(err)
 }
 
 // errNamespaceTerminating is a creation refused because the namespace is

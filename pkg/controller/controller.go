@@ -78,6 +78,8 @@ type Controller struct {
 	inflight sync.Map
 	// statusWritten maps a DaemonSet key to the status last written for it.
 	statusWritten sync.Map
+	// yielded holds the keys whose sync gave its worker up (see createPods).
+	yielded sync.Map
 }
 
 // Index names on the pod and revision informers.

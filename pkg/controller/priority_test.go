@@ -84,3 +84,25 @@ func TestSyncYieldsToMoreUrgentDaemonSet(t *testing.T) {
 		t.Errorf("created %d pods on the second sync, want 3", n)
 	}
 }
+
+// TestSyncInBackoffStillWritesStatus: creations put off by the backoff are
+// no yield: with a more urgent DaemonSet waiting, the status is written.
+func TestSyncInBackoffStillWritesStatus(t *testing.T) {
+	f := newFixture(t, Options{})
+	logs := newDaemonSet()
+	cni := newDaemonSet(func(ds *appsv1.DaemonSet) {
+		ds.Name, ds.UID = "cni", "cni"
+		ds.Spec.Template.Spec.PriorityClassName = "system-node-critical"
+	})
+	f.add(logs, cni, newNode("n1", true), newNode("n2", true))
+	f.c.createBackoff.next(string(logs.UID), f.clock.Now())
+	f.c.queue.Add(ns + "/cni")
+
+	f.mustSync()
+	if n := len(f.createdPods()); n != 0 {
+		t.Fatalf("created %d pods during the backoff", n)
+	}
+	if n := len(f.actions("update", "daemonsets/status")); n != 1 {
+		t.Errorf("%d status updates during the backoff, want 1", n)
+	}
+}

@@ -20,7 +20,6 @@ import (
 	"github.com/daemonset-controller/daemonset-controller/pkg/history"
 	"github.com/daemonset-controller/daemonset-controller/pkg/placement"
 	"github.com/daemonset-controller/daemonset-controller/pkg/plan"
-	"github.com/daemonset-controller/daemonset-controller/pkg/prioritylimit"
 	"github.com/daemonset-controller/daemonset-controller/pkg/rollout"
 )
 
@@ -96,12 +95,12 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 		}
 		return errWaiting
 	}
+	c.yielded.Delete(k)
 	acted, actErr := c.act(ctx, ds, plan.Compute(in), in.Hash)
-	if actErr == nil && acted && c.waiting.Waiting(prioritylimit.Priority(ctx)) {
-		// A more urgent DaemonSet waits for this worker (act may have
-		// yielded to it): the status and the rollout wait for the next
-		// sync, which comes right after, rather than spend requests now.
-		c.queue.Add(k)
+	if _, yielded := c.yielded.LoadAndDelete(k); yielded && actErr == nil {
+		// act gave the worker up to a more urgent DaemonSet: the status
+		// and the rollout wait for the next sync, already queued, rather
+		// than spend requests now.
 		return nil
 	}
 	// A rollout steps only once the node set is settled: the main plan

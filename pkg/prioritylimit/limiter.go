@@ -13,6 +13,7 @@ package prioritylimit
 import (
 	"container/heap"
 	"context"
+	"errors"
 	"sync"
 	"time"
 )
@@ -60,6 +61,10 @@ func New(qps float32, burst int) *Limiter {
 // Wait blocks until the request may be sent, or ctx ends.
 func (l *Limiter) Wait(ctx context.Context) error {
 	l.mu.Lock()
+	if l.stopped {
+		l.mu.Unlock()
+		return ErrStopped
+	}
 	l.refill()
 	if len(l.waiters) == 0 && l.tokens >= 1 {
 		l.tokens--
@@ -74,13 +79,18 @@ func (l *Limiter) Wait(ctx context.Context) error {
 
 	select {
 	case <-w.ready:
+		if w.refused {
+			return ErrStopped
+		}
 		return nil
 	case <-ctx.Done():
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		if w.index < 0 { // granted while ctx ended: give the token back
-			l.tokens++
-			l.dispatch()
+			if !w.refused {
+				l.tokens = min(l.tokens+1, l.burst)
+				l.dispatch()
+			}
 			return ctx.Err()
 		}
 		heap.Remove(&l.waiters, w.index)
@@ -88,13 +98,19 @@ func (l *Limiter) Wait(ctx context.Context) error {
 	}
 }
 
-// Accept blocks until the request may be sent.
+// ErrStopped is what requests get from a stopped limiter.
+var ErrStopped = errors.New("client rate limiter stopped: no more API requests from this process")
+
+// Accept blocks until the request may be sent (at once if stopped).
 func (l *Limiter) Accept() { _ = l.Wait(context.Background()) }
 
 // TryAccept takes a token if one is free and nobody is waiting for it.
 func (l *Limiter) TryAccept() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.stopped {
+		return false
+	}
 	l.refill()
 	if len(l.waiters) == 0 && l.tokens >= 1 {
 		l.tokens--
@@ -106,8 +122,9 @@ func (l *Limiter) TryAccept() bool {
 // QPS returns the sustained rate.
 func (l *Limiter) QPS() float32 { return float32(l.qps) }
 
-// Stop releases the timer; waiters still queued are granted at once so
-// that nothing blocks forever on a stopped limiter.
+// Stop ends the limiter: every request waiting for a token, and every
+// later one, fails with ErrStopped. A leader that lost its lease stops its
+// limiter so that nothing it has queued reaches the API server.
 func (l *Limiter) Stop() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -116,7 +133,9 @@ func (l *Limiter) Stop() {
 		l.timer.Stop()
 	}
 	for len(l.waiters) > 0 {
-		close(heap.Pop(&l.waiters).(*waiter).ready)
+		w := heap.Pop(&l.waiters).(*waiter)
+		w.refused = true
+		close(w.ready)
 	}
 }
 
@@ -129,9 +148,7 @@ func (l *Limiter) Waiting() int {
 
 func (l *Limiter) refill() {
 	now := l.now()
-	if l.stopped {
-		l.tokens = l.burst
-	} else if elapsed := now.Sub(l.last).Seconds(); elapsed > 0 {
+	if elapsed := now.Sub(l.last).Seconds(); elapsed > 0 {
 		l.tokens += elapsed * l.qps
 		if l.tokens > l.burst {
 			l.tokens = l.burst
@@ -181,7 +198,8 @@ func (l *Limiter) tick() {
 type waiter struct {
 	priority int64
 	seq      uint64
-	index    int // in the heap; -1 once granted or removed
+	refused  bool // by Stop
+	index    int  // in the heap; -1 once granted or removed
 	ready    chan struct{}
 }
 

@@ -152,17 +152,23 @@ func TestCancelledWaiterLeavesTheQueue(t *testing.T) {
 	}
 }
 
-func TestStopReleasesWaiters(t *testing.T) {
+func TestStopFailsWaitersAndLaterRequests(t *testing.T) {
 	l := New(0.001, 1)
 	drain(l)
 	done := make(chan error)
 	go func() { done <- l.Wait(context.Background()) }()
 	waitFor(t, func() bool { return l.Waiting() == 1 })
 	l.Stop()
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	if err := <-done; !errors.Is(err, ErrStopped) {
+		t.Fatalf("a waiter got %v from Stop, want ErrStopped", err)
 	}
-	l.Accept() // a stopped limiter never blocks
+	if err := l.Wait(context.Background()); !errors.Is(err, ErrStopped) {
+		t.Fatalf("Wait after Stop returned %v, want ErrStopped", err)
+	}
+	if l.TryAccept() {
+		t.Fatal("TryAccept after Stop took a token")
+	}
+	l.Accept() // never blocks
 }
 
 func TestPriorityDefaultsToZero(t *testing.T) {
