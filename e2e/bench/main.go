@@ -9,7 +9,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -32,6 +34,7 @@ func main() {
 	out := flag.String("out", "docs/benchmarks", "where the report and charts go")
 	only := flag.String("only", "", "run only these benchmarks (comma list of rollout,newnodes,update)")
 	limitNames := flag.String("limits", "default,raised", "client limits to run with (comma list of default,raised)")
+	flag.StringVar(&profileDir, "profile", "", "if set, save a 10 s CPU profile of our controller from the start of each rollout here")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -123,9 +126,45 @@ func startOurs(ctx context.Context, b *bed.Bed, lim limits) (*bed.Proc, error) {
 	if err != nil {
 		return nil, err
 	}
+	health := "0"
+	if profileDir != "" {
+		port, err := bed.FreePort()
+		if err != nil {
+			return nil, err
+		}
+		health = fmt.Sprintf("127.0.0.1:%d", port)
+		profileAddr = health
+	}
 	return b.StartController(bin, "daemonset-controller", b.Kubeconfig, "--leader-elect=false",
-		"--metrics-bind-address=0", "--health-probe-bind-address=0",
+		"--metrics-bind-address=0", "--health-probe-bind-address="+health, "--profiling="+strconv.FormatBool(profileDir != ""),
 		fmt.Sprintf("--kube-api-qps=%d", lim.QPS), fmt.Sprintf("--kube-api-burst=%d", lim.Burst))
+}
+
+// profileDir and profileAddr: where CPU profiles go, and the health
+// address of our running controller (set by startOurs).
+var profileDir, profileAddr string
+
+// profile saves a CPU profile of our controller over the next 10 s, in the
+// background, to profileDir/name.pprof.
+func profile(name string) {
+	if profileDir == "" || profileAddr == "" {
+		return
+	}
+	go func() {
+		resp, err := http.Get("http://" + profileAddr + "/debug/pprof/profile?seconds=10")
+		if err != nil {
+			log.Printf("profile %s: %v", name, err)
+			return
+		}
+		defer resp.Body.Close()
+		f, err := os.Create(filepath.Join(profileDir, name+".pprof"))
+		if err != nil {
+			log.Printf("profile %s: %v", name, err)
+			return
+		}
+		defer f.Close()
+		_, _ = io.Copy(f, resp.Body)
+	}()
 }
 
 // startBuiltin runs a kube-controller-manager with only its DaemonSet

@@ -407,6 +407,9 @@ func runRollout(ctx context.Context, ctrl controller, lim limits, n int, busy bo
 	if err != nil {
 		return res, err
 	}
+	if ctrl.Name == "ours" {
+		profile(fmt.Sprintf("rollout-%d-%s-busy=%v", n, strings.Fields(lim.Name)[0], busy))
+	}
 	start := time.Now()
 	if _, err := b.Client.AppsV1().DaemonSets("my-kube").Create(ctx, ds, metav1.CreateOptions{}); err != nil {
 		return res, err
