@@ -257,15 +257,22 @@ func TestChaosLoad(t *testing.T) {
 		}
 	}
 	start := time.Now()
-	settleAll(t, dss, want("a"), 15*time.Minute)
+	// At full size (50,000 pods) the bed's scheduler and kwok make about
+	// 6 pods a second Ready on 2 cores, hours for the lot: there the check
+	// is the controller's part (every pod created, and removed, where it
+	// should be, and the status counts), not kwok's readiness.
+	ready := os.Getenv("CHAOS") != "full"
+	settleAll(t, dss, want("a"), ready, 15*time.Minute)
 	t.Logf("%d DaemonSets x %d nodes (%d pods) converged in %v", len(dss), len(nodes), len(dss)/2*len(nodes), time.Since(start).Round(time.Second))
 
 	start = time.Now()
 	setNodeLabel(t, nodes, "chaos-tier", "b")
-	settleAll(t, dss, want("b"), 15*time.Minute)
+	settleAll(t, dss, want("b"), ready, 15*time.Minute)
 	t.Logf("after relabelling every node: converged in %v", time.Since(start).Round(time.Second))
 	inv.check(t)
-	quiet(t)
+	if ready {
+		quiet(t) // at full size kwok is still making pods Ready, and status follows
+	}
 	for _, ds := range dss {
 		_ = tb.Client.AppsV1().DaemonSets(ds.Namespace).Delete(context.Background(), ds.Name, metav1.DeleteOptions{})
 	}
@@ -291,7 +298,7 @@ func setNodeLabel(t *testing.T, nodes []string, k, v string) {
 
 // settleAll waits until every DaemonSet has converged on the nodes want
 // gives it, reporting the first that has not.
-func settleAll(t *testing.T, dss []*appsv1.DaemonSet, want func(*appsv1.DaemonSet) []string, within time.Duration) {
+func settleAll(t *testing.T, dss []*appsv1.DaemonSet, want func(*appsv1.DaemonSet) []string, ready bool, within time.Duration) {
 	t.Helper()
 	eventually(t, within, "every DaemonSet converged", func(ctx context.Context) string {
 		pods, err := tb.Client.CoreV1().Pods(dss[0].Namespace).List(ctx, metav1.ListOptions{})
@@ -313,11 +320,17 @@ func settleAll(t *testing.T, dss []*appsv1.DaemonSet, want func(*appsv1.DaemonSe
 		}
 		for _, ds := range list.Items {
 			nodes := want(&ds)
-			if msg := placed(byOwner[ds.UID], nodes); msg != "" {
+			if ready {
+				if msg := placed(byOwner[ds.UID], nodes); msg != "" {
+					return ds.Name + ": " + msg
+				}
+			} else if msg := onePodEach(byOwner[ds.UID], nodes); msg != "" {
 				return ds.Name + ": " + msg
 			}
-			if s := ds.Status; s.ObservedGeneration != ds.Generation || s.DesiredNumberScheduled != int32(len(nodes)) ||
-				s.NumberReady != int32(len(nodes)) || s.NumberMisscheduled != 0 {
+			s := ds.Status
+			n := int32(len(nodes))
+			if s.ObservedGeneration != ds.Generation || s.DesiredNumberScheduled != n || s.CurrentNumberScheduled != n ||
+				s.NumberMisscheduled != 0 || (ready && s.NumberReady != n) {
 				return fmt.Sprintf("%s: status %+v", ds.Name, s)
 			}
 		}
@@ -394,4 +407,22 @@ func auditEventsSince(t *testing.T, offset int64) []auditEvent {
 		}
 	}
 	return out
+}
+
+// onePodEach is placed without readiness: exactly one live pod for each
+// wanted node, none elsewhere.
+func onePodEach(byNode map[string][]v1.Pod, want []string) string {
+	wanted := map[string]bool{}
+	for _, n := range want {
+		wanted[n] = true
+		if len(byNode[n]) != 1 {
+			return fmt.Sprintf("node %s has %d pods", n, len(byNode[n]))
+		}
+	}
+	for n, pods := range byNode {
+		if !wanted[n] && len(pods) > 0 {
+			return fmt.Sprintf("unwanted pods on %s", n)
+		}
+	}
+	return ""
 }
