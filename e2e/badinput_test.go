@@ -9,11 +9,9 @@ package e2e
 // name, a template of 1 MiB, a selector that matches nothing) just work.
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"sort"
 	"strings"
@@ -936,7 +934,7 @@ func untilNextAttempt(t *testing.T, mark auditCursor, ns string) time.Duration {
 
 // checkRequestRate checks that the controller's requests between from and
 // to, in all and for namespace ns, stay far below what its client allows.
-func checkRequestRate(t *testing.T, reqs []auditedRequest, ns string, from, to time.Time) {
+func checkRequestRate(t *testing.T, reqs []auditEvent, ns string, from, to time.Time) {
 	t.Helper()
 	all, inNS := 0, 0
 	byKind := map[string]int{}
@@ -995,30 +993,12 @@ func auditHere(t *testing.T) auditCursor {
 	return auditCursor{size: st.Size(), at: time.Now()}
 }
 
-// auditedRequest is one request of the audit log.
-type auditedRequest struct {
-	Verb      string `json:"verb"`
-	Stage     string `json:"stage"`
-	ObjectRef *struct {
-		Resource    string `json:"resource"`
-		Subresource string `json:"subresource"`
-		Namespace   string `json:"namespace"`
-	} `json:"objectRef"`
-	User struct {
-		Username string `json:"username"`
-	} `json:"user"`
-	ResponseStatus *struct {
-		Code int `json:"code"`
-	} `json:"responseStatus"`
-	Received time.Time `json:"requestReceivedTimestamp"`
-}
-
-func (r auditedRequest) isPodCreate(ns string) bool {
+func (r auditEvent) isPodCreate(ns string) bool {
 	return r.Verb == "create" && r.ObjectRef != nil && r.ObjectRef.Resource == "pods" &&
 		r.ObjectRef.Subresource == "" && r.ObjectRef.Namespace == ns
 }
 
-func (r auditedRequest) code() int {
+func (r auditEvent) code() int {
 	if r.ResponseStatus == nil {
 		return 0
 	}
@@ -1027,28 +1007,13 @@ func (r auditedRequest) code() int {
 
 // requestsAfter returns the controller's completed requests in
 // the audit log after mark.
-func requestsAfter(t *testing.T, mark auditCursor) []auditedRequest {
+func requestsAfter(t *testing.T, mark auditCursor) []auditEvent {
 	t.Helper()
-	f, err := os.Open(tb.AuditLog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.Seek(mark.size, io.SeekStart); err != nil {
-		t.Fatal(err)
-	}
-	var out []auditedRequest
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
-		var r auditedRequest
-		if json.Unmarshal(sc.Bytes(), &r) != nil || r.User.Username != bed.ControllerUser || r.Stage != "ResponseComplete" {
-			continue
+	var out []auditEvent
+	for _, e := range auditEventsSince(t, mark.size) {
+		if e.User.Username == bed.ControllerUser && e.Stage == "ResponseComplete" {
+			out = append(out, e)
 		}
-		out = append(out, r)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
 	}
 	return out
 }

@@ -373,7 +373,7 @@ func controllerRequestsSince(t *testing.T, offset int64, from time.Time) map[str
 	t.Helper()
 	out := map[string]int{}
 	for _, e := range auditEventsSince(t, offset) {
-		if e.User.Username != bed.ControllerUser || e.ObjectRef == nil || e.Received.Time.Before(from) {
+		if e.User.Username != bed.ControllerUser || e.ObjectRef == nil || e.Received.Before(from) {
 			continue
 		}
 		switch e.ObjectRef.Resource {
@@ -385,6 +385,7 @@ func controllerRequestsSince(t *testing.T, offset int64, from time.Time) map[str
 	return out
 }
 
+// auditEventsSince returns the audit log's events after offset (bytes).
 func auditEventsSince(t *testing.T, offset int64) []auditEvent {
 	t.Helper()
 	f, err := os.Open(tb.AuditLog)

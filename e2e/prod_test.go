@@ -423,22 +423,9 @@ var reviewResource = regexp.MustCompile(`^(authentication|authorization)\.k8s\.i
 // endpoint's authentication, which change nothing).
 func controllerWritesSince(t *testing.T, offset int64) []string {
 	t.Helper()
-	f, err := os.Open(tb.AuditLog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		t.Fatal(err)
-	}
-	data, err := io.ReadAll(f)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []string
-	for _, line := range strings.Split(string(data), "\n") {
-		var e auditEvent
-		if json.Unmarshal([]byte(line), &e) != nil || e.User.Username != bed.ControllerUser || e.ObjectRef == nil {
+	for _, e := range auditEventsSince(t, offset) {
+		if e.User.Username != bed.ControllerUser || e.ObjectRef == nil {
 			continue
 		}
 		switch e.Verb {

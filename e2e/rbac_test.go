@@ -112,10 +112,12 @@ func grant(group, resource, verb string) string {
 
 type auditEvent struct {
 	Verb      string `json:"verb"`
+	Stage     string `json:"stage"`
 	ObjectRef *struct {
 		Resource    string `json:"resource"`
 		Subresource string `json:"subresource"`
 		APIGroup    string `json:"apiGroup"`
+		Namespace   string `json:"namespace"`
 	} `json:"objectRef"`
 	User struct {
 		Username string `json:"username"`
@@ -123,9 +125,9 @@ type auditEvent struct {
 	ResponseStatus *struct {
 		Code int `json:"code"`
 	} `json:"responseStatus"`
-	RequestURI string           `json:"requestURI"`
-	UserAgent  string           `json:"userAgent"`
-	Received   metav1.MicroTime `json:"requestReceivedTimestamp"`
+	RequestURI string    `json:"requestURI"`
+	UserAgent  string    `json:"userAgent"`
+	Received   time.Time `json:"requestReceivedTimestamp"`
 	// Annotations hold the authorizer's decision ("allow" or "forbid").
 	Annotations map[string]string `json:"annotations"`
 }
