@@ -55,6 +55,60 @@ func swapController(t *testing.T, kubeconfig string, args ...string) *controller
 	return p
 }
 
+// superviseLeases does for the proxied controller what its Deployment
+// would: a controller that exits 1 because it lost its lease (the faults
+// hit lease renewals too, and enough of them in a row cost the lease) is
+// started again through the same kubeconfig. Any other exit fails the test.
+// The returned stop ends the supervision and reports how many restarts
+// there were; the controller is running when it returns.
+func superviseLeases(t *testing.T, kubeconfig string) (stop func() int) {
+	t.Helper()
+	done, finished := make(chan struct{}), make(chan struct{})
+	restarts := 0
+	restart := func() bool {
+		c := currentController()
+		if !c.Exited() {
+			return true
+		}
+		if !leaseLost(c) {
+			t.Errorf("the controller exited %d without losing its lease:\n%s", c.ExitCode(), bed.Tail(c.Log, 20))
+			return false
+		}
+		p, err := startControllerWith(kubeconfig)
+		if err != nil {
+			t.Error(err)
+			return false
+		}
+		ctrlMu.Lock()
+		ctrl = p
+		ctrlMu.Unlock()
+		restarts++
+		t.Logf("the controller lost its lease under the faults and exited 1; restarted (%d)", restarts)
+		return true
+	}
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				if !restart() {
+					return
+				}
+			}
+		}
+	}()
+	return func() int {
+		close(done)
+		<-finished
+		restart()
+		return restarts
+	}
+}
+
 // TestChaosProxyFaults: between the controller and the API server, a proxy
 // answers 500s and 429s (Retry-After), resets connections, delays
 // responses by up to two seconds and cuts every watch after five seconds,
@@ -69,6 +123,7 @@ func TestChaosProxyFaults(t *testing.T) {
 	proxy, conf := proxied(t)
 	proxy.Seed(rng.Uint64())
 	swapController(t, conf)
+	stopSupervising := superviseLeases(t, conf)
 
 	faults := bed.Faults{ErrorRate: 0.15, TooManyRate: 0.1, RetryAfterSeconds: 1, ResetRate: 0.05,
 		MaxDelay: 2 * time.Second, WatchMaxLifetime: 5 * time.Second}
@@ -82,6 +137,7 @@ func TestChaosProxyFaults(t *testing.T) {
 	t.Logf("after 40 s of faults: %s", rolloutProgress(ds, "registry.example/daemon:2")(context.Background()))
 	proxy.SetFaults(bed.Faults{})
 	took := time.Since(start)
+	t.Logf("restarts after losing the lease: %d", stopSupervising())
 	checkController(t)
 
 	reqs := proxy.Requests(start)
@@ -198,4 +254,10 @@ func leaseHeldBy(c *controllerProc) func(ctx context.Context) string {
 		}
 		return ""
 	}
+}
+
+// leaseLost reports whether c exited the way a leader that lost its lease
+// must: status 1, saying so.
+func leaseLost(c *controllerProc) bool {
+	return c.Exited() && c.ExitCode() == 1 && strings.Contains(bed.Tail(c.Log, 3), "lost the leader lease")
 }
