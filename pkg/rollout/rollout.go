@@ -6,7 +6,8 @@ package rollout
 
 import (
 	"fmt"
-	"sort"
+	"slices"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	v1 "k8s.io/api/core/v1"
@@ -64,6 +65,7 @@ type node struct {
 	obj            *v1.Node // nil when the node is gone
 	newPod, oldPod *v1.Pod
 	ok             bool // at most one new and one old live pod
+	ready          bool // the node reports Ready (read once: sorting compares it often)
 }
 
 // RollingUpdate plans the next step of a RollingUpdate. in is the same input
@@ -71,6 +73,12 @@ type node struct {
 // unknown). Creating pods on nodes that have none, deleting extras and
 // failed pods stay with plan.Compute.
 func RollingUpdate(in plan.Input, ru *appsv1.RollingUpdateDaemonSet, generation *int64) (Plan, error) {
+	if !anyOld(in, generation) {
+		// Nothing to update, the common case on every pod event: the plan
+		// is empty, and only the strategy's validity is left to report.
+		_, err := Limits(ru, desiredOf(in))
+		return Plan{}, err
+	}
 	nodes, desired := collect(in, generation)
 	b, err := Limits(ru, desired)
 	if err != nil {
@@ -82,39 +90,71 @@ func RollingUpdate(in plan.Input, ru *appsv1.RollingUpdateDaemonSet, generation 
 	return withinSurge(in, nodes, b), nil
 }
 
+// anyOld reports whether any live pod runs a template other than the
+// current one.
+func anyOld(in plan.Input, generation *int64) bool {
+	for _, pods := range in.PodsByNode {
+		for _, pod := range pods {
+			if pod.DeletionTimestamp == nil && !plan.IsUpdated(pod, in.Hash, generation) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func desiredOf(in plan.Input) int {
+	desired := 0
+	for _, n := range in.Nodes {
+		if in.Placement.Check(n).ShouldRun {
+			desired++
+		}
+	}
+	return desired
+}
+
 // collect pairs each node that should run the DaemonSet, or has its pods,
 // with its new and old pod, in a stable order: nodes that are not ready
 // first (their pods serve least), then by name.
 func collect(in plan.Input, generation *int64) ([]node, int) {
-	byName := map[string]*v1.Node{}
 	desired := 0
-	var out []node
-	seen := map[string]bool{}
+	out := make([]node, 0, len(in.Nodes))
+	seen := make(map[string]bool, len(in.Nodes))
 	for _, n := range in.Nodes {
-		byName[n.Name] = n
 		if in.Placement.Check(n).ShouldRun {
 			desired++
 			seen[n.Name] = true
 			out = append(out, pair(n.Name, n, in.PodsByNode[n.Name], in.Hash, generation))
 		}
 	}
+	var byName map[string]*v1.Node // only for pods on nodes that should not run them
 	for name, pods := range in.PodsByNode {
-		if !seen[name] {
-			out = append(out, pair(name, byName[name], pods, in.Hash, generation))
+		if seen[name] {
+			continue
 		}
+		if byName == nil {
+			byName = make(map[string]*v1.Node, len(in.Nodes))
+			for _, n := range in.Nodes {
+				byName[n.Name] = n
+			}
+		}
+		out = append(out, pair(name, byName[name], pods, in.Hash, generation))
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		ri, rj := nodeReady(out[i].obj), nodeReady(out[j].obj)
-		if ri != rj {
-			return !ri
+	// Node names are unique, so the order is total and needs no stable sort.
+	slices.SortFunc(out, func(a, b node) int {
+		if a.ready != b.ready {
+			if a.ready {
+				return 1
+			}
+			return -1
 		}
-		return out[i].name < out[j].name
+		return strings.Compare(a.name, b.name)
 	})
 	return out, desired
 }
 
 func pair(name string, obj *v1.Node, pods []*v1.Pod, hash string, generation *int64) node {
-	n := node{name: name, obj: obj, ok: true}
+	n := node{name: name, obj: obj, ok: true, ready: nodeReady(obj)}
 	for _, pod := range pods {
 		if pod.DeletionTimestamp != nil {
 			continue

@@ -247,21 +247,62 @@ func TestLegacyTemplateGenerationCountsAsUpdated(t *testing.T) {
 	}
 }
 
-// BenchmarkRollingUpdate5000: a step of a maxUnavailable 10% rollout over
-// 5,000 nodes, half of them updated.
-func BenchmarkRollingUpdate5000(b *testing.B) {
+// TestNothingToUpdate: with every pod on the current template the plan is
+// empty, whatever the strategy allows, and an unreadable strategy is still
+// reported.
+func TestNothingToUpdate(t *testing.T) {
+	in := input([]*v1.Node{readyNode("a"), notReadyNode("b")},
+		pod("pa", "a", "new", time.Hour), pod("pb", "b", "new", -1))
+	for _, strategy := range []*appsv1.RollingUpdateDaemonSet{ru("1", "0"), ru("0", "1"), ru("100%", "0")} {
+		p, err := RollingUpdate(in, strategy, nil)
+		if err != nil || len(p.Delete) != 0 || len(p.CreateOn) != 0 {
+			t.Errorf("strategy %v: plan %+v, err %v; want an empty plan", strategy, p, err)
+		}
+	}
+	if _, err := RollingUpdate(in, ru("ten", "0"), nil); err == nil {
+		t.Error("an unreadable maxUnavailable was not reported")
+	}
+}
+
+// benchInput is 5,000 nodes with a kubelet's usual conditions (Ready
+// last), each running a pod: updated ones on every updatedEvery-th node.
+func benchInput(updatedEvery int) plan.Input {
 	var nodes []*v1.Node
 	var pods []*v1.Pod
 	for i := 0; i < 5000; i++ {
 		name := "n" + strconv.Itoa(i)
-		nodes = append(nodes, readyNode(name))
+		n := readyNode(name)
+		n.Status.Conditions = append([]v1.NodeCondition{
+			{Type: v1.NodeMemoryPressure, Status: v1.ConditionFalse}, {Type: v1.NodeDiskPressure, Status: v1.ConditionFalse},
+			{Type: v1.NodePIDPressure, Status: v1.ConditionFalse}, {Type: v1.NodeNetworkUnavailable, Status: v1.ConditionFalse},
+		}, n.Status.Conditions...)
+		nodes = append(nodes, n)
 		hash := "old"
-		if i%2 == 0 {
+		if i%updatedEvery == 0 {
 			hash = "new"
 		}
 		pods = append(pods, pod("p"+strconv.Itoa(i), name, hash, time.Hour))
 	}
-	in := input(nodes, pods...)
+	return input(nodes, pods...)
+}
+
+// BenchmarkRollingUpdate5000: a step of a maxUnavailable 10% rollout over
+// 5,000 nodes, half of them updated.
+func BenchmarkRollingUpdate5000(b *testing.B) {
+	in := benchInput(2)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := RollingUpdate(in, ru("10%", "0"), nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRollingUpdateSettled5000: the planner on 5,000 nodes that all run
+// the current template, as on every pod event outside an update.
+func BenchmarkRollingUpdateSettled5000(b *testing.B) {
+	in := benchInput(1)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
