@@ -39,6 +39,7 @@ type options struct {
 	qps           float64
 	burst         int
 	burstReplicas int
+	statusEvery   time.Duration
 
 	metricsAddr     string
 	metricsInsecure bool
@@ -90,6 +91,7 @@ func parseFlags(args []string) (options, error) {
 	fs.Float64Var(&o.qps, "kube-api-qps", 20, "Steady queries per second to the API server.")
 	fs.IntVar(&o.burst, "kube-api-burst", 30, "Burst of queries to the API server above --kube-api-qps.")
 	fs.IntVar(&o.burstReplicas, "burst-replicas", 250, "Most pods created, and most deleted, for one DaemonSet in one sync.")
+	fs.DurationVar(&o.statusEvery, "status-interval", 250*time.Millisecond, "Least time between two status writes of one DaemonSet that only report pods' progress (a new desired count or generation is written at once); 0 writes every change.")
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":10260", "Address of the /metrics endpoint (HTTPS, authenticated and authorised by the API server); 0 turns it off.")
 	fs.BoolVar(&o.metricsInsecure, "metrics-insecure", false, "Serve /metrics over plain HTTP without authentication, for local use.")
 	fs.StringVar(&o.tlsCertFile, "tls-cert-file", "", "Serving certificate for /metrics; a self-signed one when empty.")
@@ -118,6 +120,8 @@ func parseFlags(args []string) (options, error) {
 		return o, fmt.Errorf("--kube-api-burst must be at least 1, got %d", o.burst)
 	case o.burstReplicas < 1:
 		return o, fmt.Errorf("--burst-replicas must be at least 1, got %d", o.burstReplicas)
+	case o.statusEvery < 0:
+		return o, fmt.Errorf("--status-interval must not be negative, got %v", o.statusEvery)
 	case o.leaderElect && !o.shadow && (o.leaseDuration <= o.renewDeadline || o.renewDeadline <= o.retryPeriod || o.retryPeriod <= 0):
 		return o, fmt.Errorf("leader election needs lease duration > renew deadline > retry period > 0, got %v, %v, %v",
 			o.leaseDuration, o.renewDeadline, o.retryPeriod)
@@ -203,7 +207,7 @@ func run(ctx context.Context, o options) error {
 	defer stopEvents()
 	factory := informers.NewSharedInformerFactoryWithOptions(informerClient, 0, informers.WithTransform(controller.StripManagedFields))
 	ctrl, err := controller.New(client, factory, recorder, controller.Options{
-		BurstReplicas: o.burstReplicas, Metrics: m, Shadow: o.shadow,
+		BurstReplicas: o.burstReplicas, Metrics: m, Shadow: o.shadow, StatusInterval: o.statusEvery,
 	})
 	if err != nil {
 		return err

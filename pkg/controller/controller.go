@@ -41,6 +41,9 @@ type Options struct {
 	Metrics *metrics.Metrics
 	// Shadow computes every plan but writes nothing to the API server.
 	Shadow bool
+	// StatusInterval is the least time between two status writes of one
+	// DaemonSet that only report progress; 0 writes every change at once.
+	StatusInterval time.Duration
 }
 
 // Controller manages the pods of every apps/v1 DaemonSet in the cluster.

@@ -244,6 +244,11 @@ func (c *Controller) writeStatus(ctx context.Context, ds *appsv1.DaemonSet, in p
 	if statusHolds(ds, counts, observed) || c.alreadyWritten(ds, counts, observed) {
 		return nil
 	}
+	if wait := c.statusWait(ds, counts, observed); wait > 0 {
+		c.metrics.StatusDeferred.Inc()
+		c.enqueueAfter(ds, wait)
+		return nil
+	}
 	toUpdate := ds.DeepCopy()
 	for attempt := 0; ; attempt++ {
 		setCounts(&toUpdate.Status, counts)
@@ -252,7 +257,8 @@ func (c *Controller) writeStatus(ctx context.Context, ds *appsv1.DaemonSet, in p
 		}
 		written, err := c.client.AppsV1().DaemonSets(ds.Namespace).UpdateStatus(ctx, toUpdate, metav1.UpdateOptions{})
 		if err == nil {
-			c.statusWritten.Store(key(ds), writtenStatus{uid: ds.UID, resourceVersion: written.ResourceVersion, status: written.Status})
+			c.statusWritten.Store(key(ds), writtenStatus{uid: ds.UID, resourceVersion: written.ResourceVersion,
+				status: written.Status, at: c.opts.Now()})
 			return nil
 		}
 		if !apierrors.IsConflict(err) || attempt >= 2 {
@@ -283,6 +289,26 @@ type writtenStatus struct {
 	uid             types.UID
 	resourceVersion string
 	status          appsv1.DaemonSetStatus
+	at              time.Time
+}
+
+// statusWait returns how long to hold back a status write that only
+// reports progress (pods created, ready, updated, available) because the
+// last write for the DaemonSet was less than StatusInterval ago. During a
+// rollout every pod event would otherwise cost a write; the sync queued for
+// the end of the wait writes the counts of that moment. A new desired count
+// or an observed generation is written at once: rollout status waits on it.
+func (c *Controller) statusWait(ds *appsv1.DaemonSet, counts plan.Counts, observed bool) time.Duration {
+	v, ok := c.statusWritten.Load(key(ds))
+	if !ok || c.opts.StatusInterval <= 0 {
+		return 0
+	}
+	w := v.(writtenStatus)
+	if w.uid != ds.UID || counts.DesiredNumberScheduled != w.status.DesiredNumberScheduled ||
+		(observed && ds.Generation > w.status.ObservedGeneration) {
+		return 0
+	}
+	return w.at.Add(c.opts.StatusInterval).Sub(c.opts.Now())
 }
 
 // alreadyWritten reports whether the status to write is the one this

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"reflect"
 	"sort"
 	"strings"
@@ -508,6 +509,60 @@ func TestSyncStatusWrittenOnlyWhenChanged(t *testing.T) {
 	}
 	if got := updates[0].(k8stesting.UpdateAction).GetObject().(*appsv1.DaemonSet).Status; got.NumberReady != 1 || got.NumberUnavailable != 1 {
 		t.Errorf("status = %+v, want 1 ready and 1 unavailable", got)
+	}
+}
+
+// TestSyncStatusIntervalHoldsProgress: within StatusInterval of the last
+// write, a status that only reports progress waits for the end of the
+// interval, and is then written with the counts of that moment; a new
+// generation is written at once.
+func TestSyncStatusIntervalHoldsProgress(t *testing.T) {
+	f := newFixture(t, Options{StatusInterval: time.Second})
+	ds := newDaemonSet(func(ds *appsv1.DaemonSet) { ds.Generation = 3 })
+	f.add(ds, newNode("n1", true), newNode("n2", true),
+		daemonPod(ds, "p1", "n1"), daemonPod(ds, "p2", "n2"))
+	f.mustSync()
+	if n := len(f.actions("update", "daemonsets/status")); n != 1 {
+		t.Fatalf("first sync: %d status updates, want 1", n)
+	}
+	f.catchUp()
+
+	p2 := f.apiPod("p2")
+	notReady(p2)
+	p2.ResourceVersion = "42"
+	f.setPod(p2)
+	f.client.ClearActions()
+	f.clock.Advance(400 * time.Millisecond)
+	f.mustSync()
+	if got := f.writes(); len(got) != 0 {
+		t.Fatalf("a pod turned unready 0.4 s after the last write: wrote %v; want it held back", got)
+	}
+	if got := testutil.ToFloat64(f.c.metrics.StatusDeferred); got != 1 {
+		t.Errorf("status_writes_deferred_total = %v, want 1", got)
+	}
+
+	f.clock.Advance(600 * time.Millisecond)
+	f.mustSync()
+	updates := f.actions("update", "daemonsets/status")
+	if len(updates) != 1 {
+		t.Fatalf("at the end of the interval: %d status updates, want 1 (writes %v)", len(updates), f.writes())
+	}
+	if got := updates[0].(k8stesting.UpdateAction).GetObject().(*appsv1.DaemonSet).Status; got.NumberReady != 1 {
+		t.Errorf("status = %+v, want 1 ready", got)
+	}
+	f.catchUp()
+
+	fresh := f.apiDaemonSet()
+	fresh.Generation = 4
+	if _, err := f.client.AppsV1().DaemonSets(fresh.Namespace).Update(context.Background(), fresh, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.catchUp()
+	f.clock.Advance(100 * time.Millisecond)
+	f.mustSync()
+	updates = f.actions("update", "daemonsets/status")
+	if len(updates) != 1 || updates[0].(k8stesting.UpdateAction).GetObject().(*appsv1.DaemonSet).Status.ObservedGeneration != 4 {
+		t.Errorf("a new generation 0.1 s after the last write: status updates %v; want generation 4 observed at once", f.writes())
 	}
 }
 

@@ -35,6 +35,7 @@ type Metrics struct {
 	PodsDeleted      *prometheus.CounterVec
 	Throttled        *prometheus.CounterVec
 	FailedPodBackoff prometheus.Counter
+	StatusDeferred   prometheus.Counter
 	Leader           prometheus.Gauge
 	ShadowPlanned    *prometheus.GaugeVec
 	DaemonSetPods    *prometheus.GaugeVec
@@ -72,6 +73,10 @@ func New(pending func() (creations, deletions int)) *Metrics {
 			Namespace: namespace, Name: "failed_pod_backoffs_total",
 			Help: "Failed daemon pods left in place for now because their node is in backoff.",
 		}),
+		StatusDeferred: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "status_writes_deferred_total",
+			Help: "Status writes that only reported progress, held back to the end of the status interval and made then with the counts of that moment.",
+		}),
 		Leader: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "leader", Help: "1 while this process is the leader and writes, else 0.",
 		}),
@@ -108,7 +113,7 @@ func New(pending func() (creations, deletions int)) *Metrics {
 	pendingDesc := prometheus.NewDesc(namespace+"_pending_expectations",
 		"Pod creations and deletions issued and not yet seen in the informer cache, by kind.", []string{"kind"}, nil)
 	r.MustRegister(m.SyncDuration, m.Syncs, m.PodsCreated, m.PodsDeleted, m.Throttled, m.FailedPodBackoff,
-		m.Leader, m.ShadowPlanned, m.DaemonSetPods, build, m.refused.counter, m.refused.gauge,
+		m.StatusDeferred, m.Leader, m.ShadowPlanned, m.DaemonSetPods, build, m.refused.counter, m.refused.gauge,
 		collectorFunc{desc: pendingDesc, collect: func(ch chan<- prometheus.Metric) {
 			c, d := 0, 0
 			if f := m.pending.Load(); f != nil {
