@@ -308,7 +308,8 @@ func (c *Controller) statusWait(ds *appsv1.DaemonSet, counts plan.Counts, observ
 		(observed && ds.Generation > w.status.ObservedGeneration) {
 		return 0
 	}
-	return w.at.Add(c.opts.StatusInterval).Sub(c.opts.Now())
+	// Capped, so that a clock that jumps back cannot hold the status long.
+	return min(w.at.Add(c.opts.StatusInterval).Sub(c.opts.Now()), c.opts.StatusInterval)
 }
 
 // alreadyWritten reports whether the status to write is the one this
