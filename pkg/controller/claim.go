@@ -57,7 +57,7 @@ type patcher func(ctx context.Context, name string, patch []byte) error
 // it through patch as needed.
 func (cl *claimer) claim(ctx context.Context, obj metav1.Object, patch patcher) (bool, error) {
 	matches := cl.selector.Matches(labels.Set(obj.GetLabels()))
-	ref := metav1.GetControllerOf(obj)
+	ref := metav1.GetControllerOfNoCopy(obj)
 	switch {
 	case ref != nil && ref.UID == cl.ds.UID:
 		if matches || cl.dryRun {

@@ -364,7 +364,7 @@ func ownerIndex(obj interface{}) ([]string, error) {
 	if err != nil {
 		return nil, nil
 	}
-	if ref := metav1.GetControllerOf(m); ref != nil {
+	if ref := metav1.GetControllerOfNoCopy(m); ref != nil {
 		return []string{string(ref.UID)}, nil
 	}
 	return []string{orphanKey(m.GetNamespace())}, nil

@@ -24,7 +24,7 @@ func (c *Controller) addPod(obj interface{}) {
 		c.deletePod(pod)
 		return
 	}
-	if ref := metav1.GetControllerOf(pod); ref != nil {
+	if ref := metav1.GetControllerOfNoCopy(pod); ref != nil {
 		if ds := c.resolve(pod.Namespace, ref); ds != nil {
 			c.expectations.CreationObserved(key(ds))
 			c.queue.Add(key(ds))
@@ -44,7 +44,7 @@ func (c *Controller) updatePod(oldObj, newObj interface{}) {
 		// deletion is observed now rather than when the kubelet lets go.
 		c.deletePod(cur)
 	}
-	oldRef, curRef := metav1.GetControllerOf(old), metav1.GetControllerOf(cur)
+	oldRef, curRef := metav1.GetControllerOfNoCopy(old), metav1.GetControllerOfNoCopy(cur)
 	if oldRef != nil && (curRef == nil || oldRef.UID != curRef.UID) {
 		if ds := c.resolve(old.Namespace, oldRef); ds != nil {
 			c.queue.Add(key(ds))
@@ -73,7 +73,7 @@ func (c *Controller) deletePod(obj interface{}) {
 	if err != nil {
 		return
 	}
-	ref := metav1.GetControllerOf(m)
+	ref := metav1.GetControllerOfNoCopy(m)
 	if ref == nil {
 		return // an orphan's deletion changes nothing for anybody
 	}
@@ -88,7 +88,7 @@ func (c *Controller) changedRevision(obj interface{}) {
 	if err != nil {
 		return
 	}
-	if ref := metav1.GetControllerOf(m); ref != nil {
+	if ref := metav1.GetControllerOfNoCopy(m); ref != nil {
 		if ds := c.resolve(m.GetNamespace(), ref); ds != nil {
 			c.queue.Add(key(ds))
 		}

@@ -54,7 +54,7 @@ func (c *Controller) podOwnersOnNode(node string) (map[string]bool, error) {
 	owners := map[string]bool{}
 	for _, obj := range objs {
 		pod := obj.(*v1.Pod)
-		if ref := metav1.GetControllerOf(pod); ref != nil && ref.Kind == "DaemonSet" {
+		if ref := metav1.GetControllerOfNoCopy(pod); ref != nil && ref.Kind == "DaemonSet" {
 			owners[pod.Namespace+"/"+ref.Name] = true
 		}
 	}
