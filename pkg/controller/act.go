@@ -139,7 +139,11 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 	var errs []error
 	var mu sync.Mutex
 	created := 0
-	for pos, batch := 0, 1; pos < len(nodes); pos, batch = pos+batch, batch*2 {
+	first := 1
+	if v, ok := c.resume.LoadAndDelete(k); ok {
+		first = v.(int)
+	}
+	for pos, batch := 0, first; pos < len(nodes); pos, batch = pos+batch, batch*2 {
 		batch = min(batch, len(nodes)-pos)
 		var wg sync.WaitGroup
 		failed := false
@@ -176,6 +180,7 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 			c.metrics.Throttled.WithLabelValues("yield").Add(float64(skipped))
 			c.expectations.LowerCreations(k, skipped)
 			c.yielded.Store(k, true)
+			c.resume.Store(k, batch*2)
 			c.queue.Add(k)
 			klog.FromContext(ctx).V(2).Info("Yielding to a more urgent DaemonSet", "skipped", skipped)
 			break

@@ -83,6 +83,10 @@ type Controller struct {
 	statusWritten sync.Map
 	// yielded holds the keys whose sync gave its worker up (see createPods).
 	yielded sync.Map
+	// resume holds, for a DaemonSet whose sync yielded, the slow-start
+	// batch its next sync starts at: every batch before the yield succeeded,
+	// so starting again at 1 would only cost round trips.
+	resume sync.Map
 }
 
 // Index names on the pod and revision informers.

@@ -78,10 +78,22 @@ func TestSyncYieldsToMoreUrgentDaemonSet(t *testing.T) {
 	if want := []string{ns + "/cni", dsKey}; !reflect.DeepEqual(order, want) {
 		t.Fatalf("queue order %v, want %v", order, want)
 	}
+	// The next sync resumes slow start where the yield left it (a batch
+	// of 2), not at 1: everything so far succeeded.
+	f.catchUp()
+	f.c.queue.Add(ns + "/cni") // urgent again
+	f.mustSync()
+	if n := len(f.createdPods()); n != 2 {
+		t.Errorf("created %d pods before yielding again, want 2 (slow start resumed at its second batch)", n)
+	}
+	for f.c.queue.Len() > 0 {
+		k, _ := f.c.queue.Get()
+		f.c.queue.Done(k)
+	}
 	f.catchUp()
 	f.mustSync() // nothing more urgent waits now
-	if n := len(f.createdPods()); n != 3 {
-		t.Errorf("created %d pods on the second sync, want 3", n)
+	if n := len(f.createdPods()); n != 1 {
+		t.Errorf("created %d pods on the last sync, want the 1 left", n)
 	}
 }
 

@@ -52,6 +52,7 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 		c.expectations.Forget(k)
 		c.forgetCounts(namespace, name)
 		c.statusWritten.Delete(k)
+		c.resume.Delete(k)
 		if c.shadow != nil {
 			c.shadow.forget(k)
 		}
