@@ -25,6 +25,10 @@ func (c *Controller) currentRevision(ctx context.Context, ds *appsv1.DaemonSet, 
 	if cl.dryRun {
 		return shadowRevision(ds, revs), nil, nil
 	}
+	patch, err := history.Patch(ds)
+	if err != nil {
+		return nil, nil, err
+	}
 	var current []*appsv1.ControllerRevision
 	for _, rev := range revs {
 		if _, ok := rev.Labels[appsv1.DefaultDaemonSetUniqueLabelKey]; !ok {
@@ -38,11 +42,7 @@ func (c *Controller) currentRevision(ctx context.Context, ds *appsv1.DaemonSet, 
 				return nil, nil, err
 			}
 		}
-		match, err := history.Matches(ds, rev)
-		if err != nil {
-			return nil, nil, err
-		}
-		if match {
+		if history.Matches(patch, rev) {
 			current = append(current, rev)
 		} else {
 			old = append(old, rev)
@@ -156,7 +156,7 @@ func (c *Controller) snapshot(ctx context.Context, ds *appsv1.DaemonSet, revisio
 		return nil, getErr
 	}
 	// Our own earlier write, or a revision of this very template: reuse it.
-	if match, _ := history.Matches(ds, existing); match {
+	if history.Matches(data, existing) {
 		return existing, nil
 	}
 	upd := ds.DeepCopy()
@@ -175,8 +175,9 @@ func (c *Controller) snapshot(ctx context.Context, ds *appsv1.DaemonSet, revisio
 // shadowRevision finds the revision of ds's template without writing: the
 // matching one, or the one that would be created.
 func shadowRevision(ds *appsv1.DaemonSet, revs []*appsv1.ControllerRevision) *appsv1.ControllerRevision {
+	patch, _ := history.Patch(ds) // on error nothing matches: a new revision
 	for _, rev := range revs {
-		if match, _ := history.Matches(ds, rev); match {
+		if patch != nil && history.Matches(patch, rev) {
 			hash := rev.Labels[appsv1.DefaultDaemonSetUniqueLabelKey]
 			if hash == "" {
 				hash = rev.Name

@@ -185,23 +185,60 @@ func TestMatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	rev := &appsv1.ControllerRevision{Data: runtime.RawExtension{Raw: data}}
-	if ok, err := Matches(ds, rev); err != nil || !ok {
-		t.Errorf("Matches(own revision) = %v, %v; want true", ok, err)
+	if !Matches(data, rev) {
+		t.Error("a DaemonSet does not match its own revision")
 	}
 
 	other := daemonSet()
 	other.Spec.MinReadySeconds = 99 // not part of the template
-	if ok, _ := Matches(other, rev); !ok {
+	if p, _ := Patch(other); !Matches(p, rev) {
 		t.Error("a change outside the template broke the match")
 	}
 
 	other.Spec.Template.Labels["tier"] = "edge"
-	if ok, _ := Matches(other, rev); ok {
+	if p, _ := Patch(other); Matches(p, rev) {
 		t.Error("a different template matches")
 	}
 
-	if ok, _ := Matches(ds, &appsv1.ControllerRevision{}); ok {
+	if Matches(data, &appsv1.ControllerRevision{}) {
 		t.Error("an empty revision matches")
+	}
+}
+
+// TestPatchAsUpstreamCutsIt: encoding the template alone gives the bytes
+// that upstream's way (encode the whole DaemonSet, cut the template out)
+// gives, with and without the fields that are often empty.
+func TestPatchAsUpstreamCutsIt(t *testing.T) {
+	upstream := func(ds *appsv1.DaemonSet) []byte {
+		raw, err := json.Marshal(ds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var obj map[string]interface{}
+		if err := json.Unmarshal(raw, &obj); err != nil {
+			t.Fatal(err)
+		}
+		template := obj["spec"].(map[string]interface{})["template"].(map[string]interface{})
+		template["$patch"] = "replace"
+		out, err := json.Marshal(map[string]interface{}{"spec": map[string]interface{}{"template": template}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	full := daemonSet()
+	full.Spec.Template.Annotations = map[string]string{"a": "<&>"}
+	full.Spec.Template.Spec.Tolerations = []v1.Toleration{{Key: "k", Operator: v1.TolerationOpExists}}
+	full.Spec.Template.Spec.NodeSelector = map[string]string{"z": "1", "a": "2"}
+	full.Status.NumberReady = 3
+	for name, ds := range map[string]*appsv1.DaemonSet{"usual": daemonSet(), "fuller": full, "empty": {}} {
+		got, err := Patch(ds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := upstream(ds); string(got) != string(want) {
+			t.Errorf("%s: Patch =\n%s\nupstream's way =\n%s", name, got, want)
+		}
 	}
 }
 
