@@ -55,7 +55,14 @@ func (c *Controller) updatePod(oldObj, newObj interface{}) {
 		if ds == nil {
 			return
 		}
-		c.queue.Add(key(ds))
+		if wait := c.statusHold(ds); wait > 0 && progressOnly(old, cur) {
+			// The status would be held back anyway (see statusWait), and a
+			// sync per readiness change costs CPU at O(nodes): the sync at
+			// the end of the hold sees this change too.
+			c.queue.AddAfter(key(ds), wait)
+		} else {
+			c.queue.Add(key(ds))
+		}
 		// Availability turns over minReadySeconds after readiness, with no
 		// event of its own: look again then.
 		if ds.Spec.MinReadySeconds > 0 && !plan.IsReady(old) && plan.IsReady(cur) {
@@ -66,6 +73,15 @@ func (c *Controller) updatePod(oldObj, newObj interface{}) {
 	if !equality.Semantic.DeepEqual(old.Labels, cur.Labels) || oldRef != nil {
 		c.enqueueSelecting(cur.Namespace, cur.Labels)
 	}
+}
+
+// progressOnly reports whether a pod's update only moves it along its
+// life (scheduled, started, ready), which the plan acts on only through
+// availability: not a change of labels, node, deletion or a terminal phase.
+func progressOnly(old, cur *v1.Pod) bool {
+	terminal := cur.Status.Phase == v1.PodFailed || cur.Status.Phase == v1.PodSucceeded
+	return !terminal && cur.DeletionTimestamp == nil && old.Spec.NodeName == cur.Spec.NodeName &&
+		equality.Semantic.DeepEqual(old.Labels, cur.Labels)
 }
 
 func (c *Controller) deletePod(obj interface{}) {

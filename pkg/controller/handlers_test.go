@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"sort"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	v1 "k8s.io/api/core/v1"
@@ -191,4 +192,41 @@ func TestSyncNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkQueue(t, "syncNode deleted node", f.c.queue, dsKey)
+}
+
+// TestPodProgressWaitsForStatusHold: within StatusInterval of a status
+// write, a pod that only turns ready wakes its DaemonSet at the end of the
+// interval, when the held status is written; a change the plan acts on
+// wakes it at once.
+func TestPodProgressWaitsForStatusHold(t *testing.T) {
+	const hold = 200 * time.Millisecond
+	f := newFixture(t, Options{StatusInterval: hold})
+	ds := newDaemonSet()
+	f.add(ds)
+	f.c.statusWritten.Store(dsKey, writtenStatus{uid: ds.UID, at: f.clock.Now()})
+	starting := daemonPod(ds, "p", "n1", notReady)
+	ready := daemonPod(ds, "p", "n1")
+	ready.ResourceVersion = "2"
+
+	f.c.updatePod(starting, ready)
+	checkQueue(t, "turned ready during the hold", f.c.queue)
+	deadline := time.Now().Add(5 * time.Second)
+	for f.c.queue.Len() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	checkQueue(t, "at the end of the hold", f.c.queue, dsKey)
+
+	relabelled := ready.DeepCopy()
+	relabelled.Labels["extra"] = "x"
+	failed := ready.DeepCopy()
+	failed.Status.Phase = v1.PodFailed
+	for what, cur := range map[string]*v1.Pod{"relabelled": relabelled, "failed": failed} {
+		cur.ResourceVersion = "3"
+		f.c.updatePod(ready, cur)
+		checkQueue(t, what+" during the hold", f.c.queue, dsKey)
+	}
+
+	f.clock.Advance(hold)
+	f.c.updatePod(starting, ready)
+	checkQueue(t, "turned ready after the hold", f.c.queue, dsKey)
 }

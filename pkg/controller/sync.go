@@ -301,12 +301,26 @@ type writtenStatus struct {
 // or an observed generation is written at once: rollout status waits on it.
 func (c *Controller) statusWait(ds *appsv1.DaemonSet, counts plan.Counts, observed bool) time.Duration {
 	v, ok := c.statusWritten.Load(key(ds))
+	if !ok {
+		return 0
+	}
+	w := v.(writtenStatus)
+	if counts.DesiredNumberScheduled != w.status.DesiredNumberScheduled ||
+		(observed && ds.Generation > w.status.ObservedGeneration) {
+		return 0
+	}
+	return c.statusHold(ds)
+}
+
+// statusHold returns how much of the StatusInterval since the last status
+// write for ds is left.
+func (c *Controller) statusHold(ds *appsv1.DaemonSet) time.Duration {
+	v, ok := c.statusWritten.Load(key(ds))
 	if !ok || c.opts.StatusInterval <= 0 {
 		return 0
 	}
 	w := v.(writtenStatus)
-	if w.uid != ds.UID || counts.DesiredNumberScheduled != w.status.DesiredNumberScheduled ||
-		(observed && ds.Generation > w.status.ObservedGeneration) {
+	if w.uid != ds.UID {
 		return 0
 	}
 	// Capped, so that a clock that jumps back cannot hold the status long.
