@@ -69,9 +69,10 @@ func Start(ctx context.Context, o Options) (b *Bed, err error) {
 	if b.log == nil {
 		b.log = func(string, ...any) {}
 	}
+	started := b // the error returns below set b to nil
 	defer func() {
 		if err != nil {
-			b.Stop()
+			started.Stop()
 		}
 	}()
 	b.log("building the test-bed binaries (the first run takes ~10 min)")
