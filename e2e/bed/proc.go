@@ -1,11 +1,14 @@
 package bed
 
 import (
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -87,14 +90,34 @@ func (p *Proc) ExitCode() int {
 	return p.cmd.ProcessState.ExitCode()
 }
 
-// freePort returns a loopback port that was free a moment ago.
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
+
+// freePort returns a loopback port that was free a moment ago. It is taken
+// below Linux's ephemeral range (32768 and up), where the kernel picks the
+// local ports of outgoing connections: a port from that range could be
+// taken by one of the bed's own connections before the process it is for
+// binds it (a kube-controller-manager failed to start that way). No port is
+// handed out twice in one run.
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 1000 {
+		port := 20000 + rand.IntN(12000)
+		if portsGiven[port] {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		portsGiven[port] = true
+		return port, nil
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, errors.New("no free loopback port between 20000 and 32000")
 }
 
 // StartProcess starts any helper process the way the bed starts its own:
