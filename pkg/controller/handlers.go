@@ -55,10 +55,11 @@ func (c *Controller) updatePod(oldObj, newObj interface{}) {
 		if ds == nil {
 			return
 		}
-		if wait := c.statusHold(ds); wait > 0 && progressOnly(old, cur) {
+		if wait := c.statusHold(ds); wait > 0 && progressOnly(old, cur) && !updating(ds) {
 			// The status would be held back anyway (see statusWait), and a
 			// sync per readiness change costs CPU at O(nodes): the sync at
-			// the end of the hold sees this change too.
+			// the end of the hold sees this change too. Not during an
+			// update, whose next step waits for exactly these changes.
 			c.queue.AddAfter(key(ds), wait)
 		} else {
 			c.queue.Add(key(ds))
@@ -82,6 +83,12 @@ func progressOnly(old, cur *v1.Pod) bool {
 	terminal := cur.Status.Phase == v1.PodFailed || cur.Status.Phase == v1.PodSucceeded
 	return !terminal && cur.DeletionTimestamp == nil && old.Spec.NodeName == cur.Spec.NodeName &&
 		equality.Semantic.DeepEqual(old.Labels, cur.Labels)
+}
+
+// updating reports whether ds's status shows pods still to be updated, or
+// a spec not yet acted on.
+func updating(ds *appsv1.DaemonSet) bool {
+	return ds.Status.UpdatedNumberScheduled < ds.Status.DesiredNumberScheduled || ds.Status.ObservedGeneration < ds.Generation
 }
 
 func (c *Controller) deletePod(obj interface{}) {

@@ -229,4 +229,14 @@ func TestPodProgressWaitsForStatusHold(t *testing.T) {
 	f.clock.Advance(hold)
 	f.c.updatePod(starting, ready)
 	checkQueue(t, "turned ready after the hold", f.c.queue, dsKey)
+
+	// During an update the next step waits for readiness: no hold.
+	rolling := ds.DeepCopy()
+	rolling.Status.DesiredNumberScheduled, rolling.Status.UpdatedNumberScheduled = 3, 1
+	if err := f.indexer(rolling).Update(rolling); err != nil {
+		t.Fatal(err)
+	}
+	f.c.statusWritten.Store(dsKey, writtenStatus{uid: ds.UID, at: f.clock.Now()})
+	f.c.updatePod(starting, ready)
+	checkQueue(t, "turned ready during an update", f.c.queue, dsKey)
 }
