@@ -345,6 +345,9 @@ func requestCounts(ctx context.Context, b *bed.Bed) map[string]float64 {
 			res += "/" + sub
 		}
 		if k := lbl("verb") + " " + res; keep[k] && lbl("group") != "events.k8s.io" {
+			if code := lbl("code"); code != "" && !strings.HasPrefix(code, "2") {
+				k += " (" + code + ")" // refused or failed: shown apart
+			}
 			f := strings.Fields(line)
 			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
 			out[k] += v
