@@ -76,6 +76,13 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 		return nil
 	}
 
+	// Expectations are read before the caches: the informer updates its
+	// store before it calls our handlers, so every write an expectation met
+	// by now covers is in what observe reads. Read after, an event arriving
+	// during observe could meet it while the plan is built from a cache that
+	// lacks that very pod, and a second pod would be created on its node
+	// (or a pod being deleted deleted again).
+	satisfied := c.expectations.Satisfied(k)
 	obs, err := c.observe(ctx, ds, selector)
 	if err != nil {
 		return err
@@ -85,7 +92,7 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 		c.shadowSync(ctx, ds, in)
 		return nil
 	}
-	if !c.expectations.Satisfied(k) {
+	if !satisfied {
 		// The cache has not caught up with our own writes: acting now could
 		// create a second pod. Report what is known, and wait; look again
 		// when the expectations would expire, in case an event was lost.
