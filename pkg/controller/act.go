@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	v1 "k8s.io/api/core/v1"
@@ -139,10 +140,7 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 	var errs []error
 	var mu sync.Mutex
 	created := 0
-	first := 1
-	if v, ok := c.resume.LoadAndDelete(k); ok {
-		first = v.(int)
-	}
+	first := c.takeResume(ds)
 	for pos, batch := 0, first; pos < len(nodes); pos, batch = pos+batch, batch*2 {
 		batch = min(batch, len(nodes)-pos)
 		var wg sync.WaitGroup
@@ -180,7 +178,7 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 			c.metrics.Throttled.WithLabelValues("yield").Add(float64(skipped))
 			c.expectations.LowerCreations(k, skipped)
 			c.yielded.Store(k, true)
-			c.resume.Store(k, batch*2)
+			c.resume.Store(k, resumeAt{uid: ds.UID, batch: batch * 2, at: c.opts.Now()})
 			c.queue.Add(k)
 			klog.FromContext(ctx).V(2).Info("Yielding to a more urgent DaemonSet", "skipped", skipped)
 			break
@@ -193,6 +191,35 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 		c.createBackoff.next(string(ds.UID), c.opts.Now())
 	}
 	return errors.Join(errs...)
+}
+
+// resumeAt is where a DaemonSet that yielded left its slow start.
+type resumeAt struct {
+	uid   types.UID
+	batch int
+	at    time.Time
+}
+
+// Limits on resuming: only soon after the yield, and at a batch whose
+// failure costs little, since the API server may have begun refusing (a
+// quota another DaemonSet used up) since.
+const (
+	resumeWithin   = 30 * time.Second
+	resumeMaxBatch = 16
+)
+
+// takeResume returns the batch a DaemonSet's slow start begins with: 1,
+// unless its last creating sync yielded moments ago.
+func (c *Controller) takeResume(ds *appsv1.DaemonSet) int {
+	v, ok := c.resume.LoadAndDelete(key(ds))
+	if !ok {
+		return 1
+	}
+	r := v.(resumeAt)
+	if r.uid != ds.UID || c.opts.Now().Sub(r.at) > resumeWithin {
+		return 1
+	}
+	return min(r.batch, resumeMaxBatch)
 }
 
 // refused reports whether the API server refused a creation on its merits

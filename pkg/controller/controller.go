@@ -84,8 +84,8 @@ type Controller struct {
 	// yielded holds the keys whose sync gave its worker up (see createPods).
 	yielded sync.Map
 	// resume holds, for a DaemonSet whose sync yielded, the slow-start
-	// batch its next sync starts at: every batch before the yield succeeded,
-	// so starting again at 1 would only cost round trips.
+	// batch its next creating sync starts at, if that comes soon (see
+	// takeResume): every batch before the yield succeeded.
 	resume sync.Map
 }
 

@@ -3,6 +3,7 @@ package controller
 import (
 	"reflect"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
@@ -116,5 +117,34 @@ func TestSyncInBackoffStillWritesStatus(t *testing.T) {
 	}
 	if n := len(f.actions("update", "daemonsets/status")); n != 1 {
 		t.Errorf("%d status updates during the backoff, want 1", n)
+	}
+}
+
+// TestTakeResume: a resumed slow start is for the same DaemonSet, soon
+// after its yield, once, and at a bounded batch.
+func TestTakeResume(t *testing.T) {
+	f := newFixture(t, Options{})
+	ds := newDaemonSet()
+	tests := []struct {
+		name string
+		r    resumeAt
+		want int
+	}{
+		{"just yielded", resumeAt{uid: ds.UID, batch: 8, at: f.clock.Now()}, 8},
+		{"capped", resumeAt{uid: ds.UID, batch: 128, at: f.clock.Now()}, resumeMaxBatch},
+		{"too long ago", resumeAt{uid: ds.UID, batch: 8, at: f.clock.Now().Add(-resumeWithin - time.Second)}, 1},
+		{"another DaemonSet of that name", resumeAt{uid: "old-uid", batch: 8, at: f.clock.Now()}, 1},
+	}
+	for _, tt := range tests {
+		f.c.resume.Store(dsKey, tt.r)
+		if got := f.c.takeResume(ds); got != tt.want {
+			t.Errorf("%s: first batch %d, want %d", tt.name, got, tt.want)
+		}
+		if got := f.c.takeResume(ds); got != 1 {
+			t.Errorf("%s: taken twice: %d, want 1 the second time", tt.name, got)
+		}
+	}
+	if got := f.c.takeResume(ds); got != 1 {
+		t.Errorf("nothing stored: first batch %d, want 1", got)
 	}
 }
