@@ -163,7 +163,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 		inf  cache.SharedIndexInformer
 		h    cache.ResourceEventHandler
 	}{
-		{"daemonsets", dsInf.Informer(), cache.ResourceEventHandlerFuncs{AddFunc: c.enqueue, UpdateFunc: func(_, o interface{}) { c.enqueue(o) }, DeleteFunc: c.enqueue}},
+		{"daemonsets", dsInf.Informer(), cache.ResourceEventHandlerFuncs{AddFunc: c.enqueue, UpdateFunc: func(_, o interface{}) { c.enqueue(o) }, DeleteFunc: c.deleteDaemonSet}},
 		{"pods", podInf.Informer(), cache.ResourceEventHandlerFuncs{AddFunc: c.addPod, UpdateFunc: c.updatePod, DeleteFunc: c.deletePod}},
 		{"nodes", nodeInf.Informer(), cache.ResourceEventHandlerFuncs{AddFunc: c.addNode, UpdateFunc: c.updateNode, DeleteFunc: c.deleteNode}},
 		{"priorityclasses", pcInf.Informer(), cache.ResourceEventHandlerFuncs{}},
@@ -309,6 +309,19 @@ func (c *Controller) enqueue(obj interface{}) {
 	if err != nil {
 		return
 	}
+	c.queue.Add(key)
+}
+
+// deleteDaemonSet forgets what was expected of a deleted DaemonSet, as
+// upstream does: a new one of the same name, created before the next sync
+// of the key, would otherwise wait for the old one's pods (up to the
+// expectations' TTL).
+func (c *Controller) deleteDaemonSet(obj interface{}) {
+	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
+	if err != nil {
+		return
+	}
+	c.expectations.Forget(key)
 	c.queue.Add(key)
 }
 

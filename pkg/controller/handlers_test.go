@@ -240,3 +240,22 @@ func TestPodProgressWaitsForStatusHold(t *testing.T) {
 	f.c.updatePod(starting, ready)
 	checkQueue(t, "turned ready during an update", f.c.queue, dsKey)
 }
+
+// TestDaemonSetDeletedForgetsExpectations: a DaemonSet deleted (also seen
+// as a tombstone) takes its expectations with it, so a new one of the same
+// name does not wait for the old one's pods.
+func TestDaemonSetDeletedForgetsExpectations(t *testing.T) {
+	f := newFixture(t, Options{})
+	ds := newDaemonSet()
+	for what, obj := range map[string]interface{}{
+		"deleted":   ds,
+		"tombstone": cache.DeletedFinalStateUnknown{Key: dsKey, Obj: ds},
+	} {
+		f.c.expectations.Expect(dsKey, 3, []types.UID{"uid-p"})
+		f.c.deleteDaemonSet(obj)
+		if !f.c.expectations.Satisfied(dsKey) {
+			t.Errorf("%s: the old DaemonSet's expectations are still waited for", what)
+		}
+		checkQueue(t, what, f.c.queue, dsKey)
+	}
+}
