@@ -300,6 +300,17 @@ type writtenStatus struct {
 	at              time.Time
 }
 
+// lastWrite returns the status this controller last wrote for ds itself
+// (not for an earlier DaemonSet of the same name).
+func (c *Controller) lastWrite(ds *appsv1.DaemonSet) (writtenStatus, bool) {
+	v, ok := c.statusWritten.Load(key(ds))
+	if !ok {
+		return writtenStatus{}, false
+	}
+	w := v.(writtenStatus)
+	return w, w.uid == ds.UID
+}
+
 // statusWait returns how long to hold back a status write that only
 // reports progress (pods created, ready, updated, available) because the
 // last write for the DaemonSet was less than StatusInterval ago. During a
@@ -307,27 +318,27 @@ type writtenStatus struct {
 // the end of the wait writes the counts of that moment. A new desired count
 // or an observed generation is written at once: rollout status waits on it.
 func (c *Controller) statusWait(ds *appsv1.DaemonSet, counts plan.Counts, observed bool) time.Duration {
-	v, ok := c.statusWritten.Load(key(ds))
-	if !ok {
-		return 0
-	}
-	w := v.(writtenStatus)
-	if counts.DesiredNumberScheduled != w.status.DesiredNumberScheduled ||
+	w, ok := c.lastWrite(ds)
+	if !ok || counts.DesiredNumberScheduled != w.status.DesiredNumberScheduled ||
 		(observed && ds.Generation > w.status.ObservedGeneration) {
 		return 0
 	}
-	return c.statusHold(ds)
+	return c.holdLeft(w)
 }
 
 // statusHold returns how much of the StatusInterval since the last status
 // write for ds is left.
 func (c *Controller) statusHold(ds *appsv1.DaemonSet) time.Duration {
-	v, ok := c.statusWritten.Load(key(ds))
-	if !ok || c.opts.StatusInterval <= 0 {
+	w, ok := c.lastWrite(ds)
+	if !ok {
 		return 0
 	}
-	w := v.(writtenStatus)
-	if w.uid != ds.UID {
+	return c.holdLeft(w)
+}
+
+// holdLeft returns how much of the StatusInterval since write w is left.
+func (c *Controller) holdLeft(w writtenStatus) time.Duration {
+	if c.opts.StatusInterval <= 0 {
 		return 0
 	}
 	// Capped, so that a clock that jumps back cannot hold the status long.
@@ -340,12 +351,8 @@ func (c *Controller) statusHold(ds *appsv1.DaemonSet) time.Duration {
 // stale object, conflict. Once the cache has our write (or anyone's later
 // one) the ordinary comparison decides.
 func (c *Controller) alreadyWritten(ds *appsv1.DaemonSet, counts plan.Counts, observed bool) bool {
-	v, ok := c.statusWritten.Load(key(ds))
-	if !ok {
-		return false
-	}
-	w := v.(writtenStatus)
-	if w.uid != ds.UID || w.resourceVersion == ds.ResourceVersion {
+	w, ok := c.lastWrite(ds)
+	if !ok || w.resourceVersion == ds.ResourceVersion {
 		return false
 	}
 	last := ds.DeepCopy()
