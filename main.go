@@ -32,12 +32,18 @@ import (
 
 const name = "daemonset-controller"
 
+const (
+	protobuf = "application/vnd.kubernetes.protobuf"
+	jsonType = "application/json"
+)
+
 type options struct {
 	kubeconfig    string
 	master        string
 	workers       int
 	qps           float64
 	burst         int
+	contentType   string
 	burstReplicas int
 	statusEvery   time.Duration
 
@@ -90,6 +96,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.workers, "workers", 4, "Number of DaemonSets synced concurrently.")
 	fs.Float64Var(&o.qps, "kube-api-qps", 20, "Steady queries per second to the API server.")
 	fs.IntVar(&o.burst, "kube-api-burst", 30, "Burst of queries to the API server above --kube-api-qps.")
+	fs.StringVar(&o.contentType, "kube-api-content-type", protobuf, "Encoding of requests to, and watch events from, the API server: "+protobuf+" (the default, as in kube-controller-manager: cheaper to decode) or "+jsonType+".")
 	fs.IntVar(&o.burstReplicas, "burst-replicas", 250, "Most pods created, and most deleted, for one DaemonSet in one sync.")
 	fs.DurationVar(&o.statusEvery, "status-interval", 250*time.Millisecond, "Least time between two status writes of one DaemonSet that only report pods' progress (a new desired count or generation is written at once); 0 writes every change.")
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":10260", "Address of the /metrics endpoint (HTTPS, authenticated and authorised by the API server); 0 turns it off.")
@@ -118,6 +125,8 @@ func parseFlags(args []string) (options, error) {
 		return o, fmt.Errorf("--kube-api-qps must be positive, got %v", o.qps)
 	case o.burst < 1:
 		return o, fmt.Errorf("--kube-api-burst must be at least 1, got %d", o.burst)
+	case o.contentType != protobuf && o.contentType != jsonType:
+		return o, fmt.Errorf("--kube-api-content-type must be %s or %s, got %q", protobuf, jsonType, o.contentType)
 	case o.burstReplicas < 1:
 		return o, fmt.Errorf("--burst-replicas must be at least 1, got %d", o.burstReplicas)
 	case o.statusEvery < 0:
@@ -172,6 +181,14 @@ func run(ctx context.Context, o options) error {
 	}
 	cfg.QPS, cfg.Burst = float32(o.qps), o.burst
 	cfg.UserAgent = name
+	// Every type we read or write is built in, so protobuf always applies;
+	// JSON stays acceptable for the API server's (and proxies') own Status
+	// answers.
+	cfg.ContentType = o.contentType
+	cfg.AcceptContentTypes = o.contentType
+	if o.contentType == protobuf {
+		cfg.AcceptContentTypes += "," + jsonType
+	}
 	m := metrics.New(nil)
 	m.RegisterClientGo() // before the first client is made
 	// Every client reports the API server's refusals (401, 403) to m.

@@ -35,6 +35,7 @@ func TestUserErrors(t *testing.T) {
 		{"unreachable API server", []string{"--kubeconfig=" + closed}, "cannot reach the API server at https://127.0.0.1:1"},
 		{"bad workers", []string{"--kubeconfig=" + closed, "--workers=0"}, "--workers must be at least 1"},
 		{"bad qps", []string{"--kubeconfig=" + closed, "--kube-api-qps=-1"}, "--kube-api-qps must be positive"},
+		{"bad content type", []string{"--kubeconfig=" + closed, "--kube-api-content-type=application/yaml"}, "--kube-api-content-type must be application/vnd.kubernetes.protobuf or application/json"},
 		{"unknown flag", []string{"--no-such-flag"}, "flag provided but not defined: -no-such-flag"},
 	}
 	for _, tc := range cases {
