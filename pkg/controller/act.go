@@ -51,7 +51,8 @@ func (c *Controller) act(ctx context.Context, ds *appsv1.DaemonSet, p plan.Plan,
 			creates, putOff = nil, true
 		}
 	}
-	if len(creates) > c.opts.BurstReplicas {
+	cut := len(creates) > c.opts.BurstReplicas
+	if cut {
 		c.metrics.Throttled.WithLabelValues("burst").Add(float64(len(creates) - c.opts.BurstReplicas))
 		creates = creates[:c.opts.BurstReplicas]
 	}
@@ -68,7 +69,7 @@ func (c *Controller) act(ctx context.Context, ds *appsv1.DaemonSet, p plan.Plan,
 	// Expectations go first: the informer may report our pods before the
 	// API calls return.
 	c.expectations.Expect(key(ds), len(creates), uids)
-	createErr := c.createPods(ctx, ds, creates, hash)
+	createErr := c.createPods(ctx, ds, creates, hash, cut)
 	deleteErr := c.deletePods(ctx, ds, deletes, nil)
 	var zero int64
 	lostDeleteErr := c.deletePods(ctx, ds, lost, &zero)
@@ -129,59 +130,71 @@ func (c *Controller) confirmLost(ctx context.Context, lost []*v1.Pod) ([]*v1.Pod
 	return out, nil
 }
 
-// createPods creates a pod on each node in slow-start batches of 1, 2, 4,
-// ...: when creations fail (quota, admission, a bad template) the first
-// failure stops the rest, instead of hundreds of failing calls and events.
-// A failure also puts the DaemonSet's next creations off (1 s, doubling
-// while nothing gets through, to 5 min); a success ends the backoff.
-func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes []string, hash string) error {
+// createPods creates a pod on each node with a slow start: at first one
+// creation is in flight, and each success lets one more start, so the
+// number in flight doubles every round trip (1, 2, 4, ...) as in upstream's
+// batches of 1, 2, 4, ..., but without waiting for the slowest call of a
+// batch before the next begins. When creations fail (quota, admission, a
+// bad template) the first failure stops the rest: at most as many calls
+// fail as had succeeded before, instead of hundreds of failing calls and
+// events. A failure also puts the DaemonSet's next creations off (1 s,
+// doubling while nothing gets through, to 5 min); a success ends the
+// backoff. When more creations wait for the next sync (cut by
+// --burst-replicas), that sync resumes the slow start where this one ended.
+func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes []string, hash string, more bool) error {
 	template := podTemplate(ds, hash)
 	k := key(ds)
+	results := make(chan error)
 	var errs []error
-	var mu sync.Mutex
-	created := 0
 	first := c.takeResume(ds)
-	for pos, batch := 0, first; pos < len(nodes); pos, batch = pos+batch, batch*2 {
-		batch = min(batch, len(nodes)-pos)
-		var wg sync.WaitGroup
-		failed := false
-		for _, node := range nodes[pos : pos+batch] {
-			wg.Go(func() {
-				err := c.createPod(ctx, ds, template, node)
-				mu.Lock()
-				defer mu.Unlock()
-				switch {
-				case errors.Is(err, errNamespaceTerminating):
-					failed = true // every other creation fails the same way
-				case err != nil:
-					errs = append(errs, err)
-					failed = true
-				default:
-					created++
-				}
-			})
-		}
-		wg.Wait()
-		skipped := len(nodes) - pos - batch
-		if failed {
-			if skipped > 0 {
-				c.metrics.Throttled.WithLabelValues("slow_start").Add(float64(skipped))
-				c.expectations.LowerCreations(k, skipped)
-				klog.FromContext(ctx).V(2).Info("Slow-start failure, skipping the rest of the creations", "skipped", skipped)
+	window := first
+	created, started, inFlight := 0, 0, 0
+	stop := "" // why no more creations start: "slow_start" or "yield"
+	for started < len(nodes) || inFlight > 0 {
+		if stop == "" && started < len(nodes) && inFlight < window {
+			// Every worker may be busy with DaemonSets like this one while
+			// a more urgent one (a CNI for a new node) waits for a worker:
+			// past the first window, give the worker up; the rest is
+			// created next sync.
+			if started >= first && c.waiting.Waiting(prioritylimit.Priority(ctx)) {
+				stop = "yield"
+				continue
 			}
+			node := nodes[started]
+			started++
+			inFlight++
+			go func() { results <- c.createPod(ctx, ds, template, node) }()
+			continue
+		}
+		if inFlight == 0 {
 			break
 		}
-		// Every worker may be busy with DaemonSets like this one while a
-		// more urgent one (a CNI for a new node) waits for a worker: give
-		// the worker up between batches; the rest is created next sync.
-		if skipped > 0 && c.waiting.Waiting(prioritylimit.Priority(ctx)) {
-			c.metrics.Throttled.WithLabelValues("yield").Add(float64(skipped))
-			c.expectations.LowerCreations(k, skipped)
+		err := <-results
+		inFlight--
+		switch {
+		case errors.Is(err, errNamespaceTerminating):
+			stop = "slow_start" // every other creation fails the same way
+		case err != nil:
+			errs = append(errs, err)
+			stop = "slow_start"
+		default:
+			created++
+			window++
+		}
+	}
+	if more && stop == "" {
+		c.resume.Store(k, resumeAt{uid: ds.UID, batch: window, at: c.opts.Now()})
+	}
+	if skipped := len(nodes) - started; skipped > 0 {
+		c.metrics.Throttled.WithLabelValues(stop).Add(float64(skipped))
+		c.expectations.LowerCreations(k, skipped)
+		if stop == "yield" {
 			c.yielded.Store(k, true)
-			c.resume.Store(k, resumeAt{uid: ds.UID, batch: batch * 2, at: c.opts.Now()})
+			c.resume.Store(k, resumeAt{uid: ds.UID, batch: window, at: c.opts.Now()})
 			c.queue.Add(k)
 			klog.FromContext(ctx).V(2).Info("Yielding to a more urgent DaemonSet", "skipped", skipped)
-			break
+		} else {
+			klog.FromContext(ctx).V(2).Info("Slow-start failure, skipping the rest of the creations", "skipped", skipped)
 		}
 	}
 	if created > 0 {
@@ -193,14 +206,15 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 	return errors.Join(errs...)
 }
 
-// resumeAt is where a DaemonSet that yielded left its slow start.
+// resumeAt is where a DaemonSet's slow start stopped with creations left
+// for the next sync: it yielded its worker, or --burst-replicas cut them.
 type resumeAt struct {
 	uid   types.UID
 	batch int
 	at    time.Time
 }
 
-// Limits on resuming: only soon after the yield, and at a batch whose
+// Limits on resuming: only soon after, and at a window whose
 // failure costs little, since the API server may have begun refusing (a
 // quota another DaemonSet used up) since.
 const (
@@ -208,8 +222,8 @@ const (
 	resumeMaxBatch = 16
 )
 
-// takeResume returns the batch a DaemonSet's slow start begins with: 1,
-// unless its last creating sync yielded moments ago.
+// takeResume returns how many creations a DaemonSet's slow start begins
+// with: 1, unless its last creating sync stopped short moments ago.
 func (c *Controller) takeResume(ds *appsv1.DaemonSet) int {
 	v, ok := c.resume.LoadAndDelete(key(ds))
 	if !ok {

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"reflect"
 	"sort"
@@ -700,23 +701,28 @@ func TestSyncBurstReplicas(t *testing.T) {
 	}
 }
 
+// TestSyncSlowStart: one creation in flight at first, one more for each
+// success; after the first failure nothing new starts, so at most as many
+// calls fail as there were successes plus the first window.
 func TestSyncSlowStart(t *testing.T) {
 	tests := []struct {
 		name string
 		// failFrom is the first create call (1-based) that fails; every
 		// later one fails too, like an exhausted quota.
-		failFrom     int32
-		wantAttempts int
-		wantCreated  int
-		wantPending  int
+		failFrom    int32
+		wantCreated int
+		// The calls made: at least every success and the first failure;
+		// at most that plus the calls still in flight then (they depend
+		// on which calls return first).
+		minAttempts, maxAttempts int
 	}{
-		// Batches of 1, 2, 4, 8 cover 10 nodes: 1+2+4+3.
 		{"all succeed", 1000, 10, 10, 10},
-		{"first fails: nothing more is tried", 1, 1, 0, 0},
-		// Batch 1 succeeds, batch 2 fails; the 7 untried are not expected.
-		{"second batch fails", 2, 3, 1, 1},
-		// Batches 1 and 2 succeed, one call of batch 3 fails.
-		{"third batch fails partly", 7, 7, 6, 6},
+		{"first fails: nothing more is tried", 1, 0, 1, 1},
+		// The first succeeds, so two start; the first of them fails.
+		{"second call fails", 2, 1, 3, 3},
+		// Six succeed; up to 7 are in flight when the 7th fails, but
+		// only 10 nodes exist.
+		{"seventh call fails", 7, 6, 7, 10},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -736,14 +742,15 @@ func TestSyncSlowStart(t *testing.T) {
 
 			err := f.sync()
 
-			if got := len(f.actions("create", "pods")); got != tt.wantAttempts {
-				t.Errorf("%d create calls, want %d", got, tt.wantAttempts)
+			attempts := len(f.actions("create", "pods"))
+			if attempts < tt.minAttempts || attempts > tt.maxAttempts {
+				t.Errorf("%d create calls, want %d to %d", attempts, tt.minAttempts, tt.maxAttempts)
 			}
 			pods, _ := f.client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
 			if len(pods.Items) != tt.wantCreated {
 				t.Errorf("%d pods exist, want %d", len(pods.Items), tt.wantCreated)
 			}
-			failed := tt.wantAttempts - tt.wantCreated
+			failed := attempts - tt.wantCreated
 			if (err != nil) != (failed > 0) {
 				t.Errorf("sync error = %v, want error: %v", err, failed > 0)
 			}
@@ -751,8 +758,8 @@ func TestSyncSlowStart(t *testing.T) {
 			if ev["Warning FailedCreate"] != failed || ev["Normal SuccessfulCreate"] != tt.wantCreated {
 				t.Errorf("events = %v, want %d FailedCreate and %d SuccessfulCreate", ev, failed, tt.wantCreated)
 			}
-			if c, _ := f.pending(); c != tt.wantPending {
-				t.Errorf("pending creations = %d, want %d (only the pods really created)", c, tt.wantPending)
+			if c, _ := f.pending(); c != tt.wantCreated {
+				t.Errorf("pending creations = %d, want %d (only the pods really created)", c, tt.wantCreated)
 			}
 		})
 	}
@@ -962,5 +969,34 @@ func TestOlderThan(t *testing.T) {
 		if got := olderThan(tc.a, tc.b); got != tc.want {
 			t.Errorf("olderThan(%q, %q) = %v", tc.a, tc.b, got)
 		}
+	}
+}
+
+// TestSyncResumesAfterBurst: a sync cut short by --burst-replicas, with
+// every creation made, lets the next sync start with as many creations in
+// flight as it had reached, instead of one.
+func TestSyncResumesAfterBurst(t *testing.T) {
+	f := newFixture(t, Options{BurstReplicas: 4})
+	f.add(newDaemonSet())
+	for i := range 10 {
+		f.add(newNode(fmt.Sprintf("n%d", i), true))
+	}
+	f.mustSync()
+	if n := len(f.createdPods()); n != 4 {
+		t.Fatalf("created %d pods, want the burst of 4", n)
+	}
+	f.catchUp()
+	// Every creation now fails, so the calls made show how many started
+	// at once: all 4 of the burst, not the 1 of a fresh slow start.
+	f.client.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "", errQuota)
+	})
+	_ = f.sync()
+	if n := len(f.actions("create", "pods")); n != 4 {
+		t.Errorf("%d create calls in the second sync, want 4 (resumed)", n)
+	}
+	// After that failure the third starts from one again.
+	if got := f.c.takeResume(newDaemonSet()); got != 1 {
+		t.Errorf("a failed sync left a resume of %d", got)
 	}
 }
