@@ -263,6 +263,62 @@ func TestRollingUpdateMinReadySeconds(t *testing.T) {
 	}
 }
 
+// TestRollingUpdateGraceful: pods with a grace period stay on their node,
+// terminating, for a while after their deletion; the rolling update waits
+// for them to go before it puts the new pod there. No node ever holds a
+// terminating pod beside a live one (maxSurge is 0), no more than
+// maxUnavailable nodes are ever without a ready pod, and exactly one new pod
+// is created per node.
+func TestRollingUpdateGraceful(t *testing.T) {
+	nodes := groupNodes("ru-grace", 10)
+	isolatedNodes(t, "ru-grace", nodes)
+	createNamespace(t, "ru-grace")
+	ds := rolloutDaemonSet("ru-grace", "agent", "ru-grace", "2", "0")
+	grace := int64(3) // kwok ends a deleted pod at a random time within it
+	ds.Spec.Template.Spec.TerminationGracePeriodSeconds = &grace
+	ds = createDaemonSet(t, ds)
+	eventually(t, 2*time.Minute, "all pods ready", rolledOut(ds, nodes, "registry.example/daemon:1"))
+	var mu sync.Mutex // the watcher may deliver one more event after it is stopped
+	created := map[types.UID]bool{}
+	terminating := map[types.UID]bool{}
+	violations := invariant(t, "ru-grace", func(pods map[types.UID]*v1.Pod, now time.Time) string {
+		mu.Lock()
+		defer mu.Unlock()
+		perNode := map[string]int{}
+		for _, p := range pods {
+			perNode[targetNode(p)]++
+			switch {
+			case p.DeletionTimestamp != nil:
+				terminating[p.UID] = true
+			case p.Spec.Containers[0].Image == "registry.example/daemon:2":
+				created[p.UID] = true
+			}
+		}
+		for n, c := range perNode {
+			if c > 1 {
+				return fmt.Sprintf("node %s holds %d pods", n, c)
+			}
+		}
+		if avail, _ := availableNodes(pods, nodes, 0, now); avail < len(nodes)-2 {
+			return fmt.Sprintf("%d of %d nodes unavailable", len(nodes)-avail, len(nodes))
+		}
+		return ""
+	})
+	setImage(t, ds, "registry.example/daemon:2")
+	eventually(t, 4*time.Minute, "the rollout complete, old pods gone", rolledOut(ds, nodes, "registry.example/daemon:2"))
+	if v := violations(); len(v) > 0 {
+		t.Errorf("the rolling update broke its limits: %v", v)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(terminating) != len(nodes) {
+		t.Errorf("saw %d old pods terminating, want all %d (the bed must delete gracefully for this test to mean anything)", len(terminating), len(nodes))
+	}
+	if len(created) != len(nodes) {
+		t.Errorf("%d pods of the new template were created for %d nodes", len(created), len(nodes))
+	}
+}
+
 // TestOnDelete: a changed template touches no pod; a deleted pod comes back
 // with the new template.
 func TestOnDelete(t *testing.T) {
