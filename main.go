@@ -222,7 +222,7 @@ func run(ctx context.Context, o options) error {
 
 	recorder, stopEvents := eventRecorder(ctx, client, o.shadow)
 	defer stopEvents()
-	factory := informers.NewSharedInformerFactoryWithOptions(informerClient, 0, informers.WithTransform(controller.StripManagedFields))
+	factory := informers.NewSharedInformerFactoryWithOptions(informerClient, 0, informers.WithTransform(controller.Slim))
 	ctrl, err := controller.New(client, factory, recorder, controller.Options{
 		BurstReplicas: o.burstReplicas, Metrics: m, Shadow: o.shadow, StatusInterval: o.statusEvery,
 	})

@@ -7,7 +7,11 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	v1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/informers"
@@ -81,3 +85,43 @@ func TestCacheSyncError(t *testing.T) {
 type errorString string
 
 func (e errorString) Error() string { return string(e) }
+
+// TestSlim: the transform keeps what the controller reads of pods and
+// nodes and drops the bulk.
+func TestSlim(t *testing.T) {
+	now := metav1.Now()
+	pod := &v1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "p", Labels: map[string]string{"a": "b"}, DeletionTimestamp: &now,
+			OwnerReferences: []metav1.OwnerReference{{UID: "ds"}}, ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "m"}}},
+		Spec: v1.PodSpec{NodeName: "n1", Affinity: &v1.Affinity{NodeAffinity: &v1.NodeAffinity{}},
+			Containers: []v1.Container{{Name: "c", Image: "i"}}, Volumes: []v1.Volume{{Name: "v"}}},
+		Status: v1.PodStatus{Phase: v1.PodRunning, Conditions: []v1.PodCondition{{Type: v1.PodReady, Status: v1.ConditionTrue}},
+			ContainerStatuses: []v1.ContainerStatus{{Name: "c"}}},
+	}
+	want := pod.DeepCopy()
+	want.ManagedFields = nil
+	want.Spec = v1.PodSpec{NodeName: "n1", Affinity: pod.Spec.Affinity}
+	want.Status.ContainerStatuses = nil
+	if got, _ := Slim(pod); !apiequality.Semantic.DeepEqual(got, want) {
+		t.Errorf("slim pod = %+v, want %+v", got, want)
+	}
+
+	node := &v1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: "n1", Labels: map[string]string{"zone": "a"}},
+		Spec:       v1.NodeSpec{Taints: []v1.Taint{{Key: "k", Effect: v1.TaintEffectNoSchedule}}, PodCIDR: "10.0.0.0/24"},
+		Status: v1.NodeStatus{Conditions: []v1.NodeCondition{{Type: v1.NodeReady, Status: v1.ConditionTrue}},
+			Images: []v1.ContainerImage{{Names: []string{"i"}}}, NodeInfo: v1.NodeSystemInfo{KubeletVersion: "v1"}},
+	}
+	wantNode := node.DeepCopy()
+	wantNode.Spec.PodCIDR = ""
+	wantNode.Status = v1.NodeStatus{Conditions: node.Status.Conditions}
+	if got, _ := Slim(node); !apiequality.Semantic.DeepEqual(got, wantNode) {
+		t.Errorf("slim node = %+v, want %+v", got, wantNode)
+	}
+
+	ds := &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "ds", ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "m"}}},
+		Spec: appsv1.DaemonSetSpec{MinReadySeconds: 3}}
+	if got, _ := Slim(ds); got.(*appsv1.DaemonSet).ManagedFields != nil || got.(*appsv1.DaemonSet).Spec.MinReadySeconds != 3 {
+		t.Errorf("slim DaemonSet = %+v: want only managedFields gone", got)
+	}
+}

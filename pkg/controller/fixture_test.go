@@ -102,7 +102,25 @@ func newFixture(t *testing.T, opts Options) *fixture {
 	return f
 }
 
+// indexer returns the cache of obj's kind; what goes in is slimmed, as
+// the informers' transform does in main.
 func (f *fixture) indexer(obj runtime.Object) cache.Indexer {
+	return slimIndexer{f.rawIndexer(obj)}
+}
+
+type slimIndexer struct{ cache.Indexer }
+
+func (s slimIndexer) Add(obj interface{}) error    { return s.Indexer.Add(slim(obj)) }
+func (s slimIndexer) Update(obj interface{}) error { return s.Indexer.Update(slim(obj)) }
+
+// slim returns a slimmed copy: the caller's object may also be the fake
+// API server's.
+func slim(obj interface{}) interface{} {
+	o, _ := Slim(obj.(runtime.Object).DeepCopyObject())
+	return o
+}
+
+func (f *fixture) rawIndexer(obj runtime.Object) cache.Indexer {
 	switch obj.(type) {
 	case *appsv1.DaemonSet:
 		return f.factory.Apps().V1().DaemonSets().Informer().GetIndexer()
@@ -158,6 +176,7 @@ func (f *fixture) setPod(pod *v1.Pod) {
 }
 
 func (f *fixture) catchUpPod(pod *v1.Pod) {
+	pod = slim(pod).(*v1.Pod)
 	idx := f.indexer(pod)
 	old, exists, _ := idx.Get(pod)
 	if err := idx.Update(pod); err != nil {
