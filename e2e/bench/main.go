@@ -34,7 +34,8 @@ func main() {
 	out := flag.String("out", "docs/benchmarks", "where the report and charts go")
 	only := flag.String("only", "", "run only these benchmarks (comma list of rollout,newnodes,update)")
 	limitNames := flag.String("limits", "default,raised", "client limits to run with (comma list of default,raised)")
-	flag.StringVar(&profileDir, "profile", "", "if set, save a 10 s CPU profile of our controller from the start of each rollout here")
+	flag.StringVar(&profileDir, "profile", "", "if set, save a CPU profile of our controller from the start of each rollout here")
+	flag.IntVar(&profileSeconds, "profile-seconds", 10, "length of each CPU profile")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -144,14 +145,16 @@ func startOurs(ctx context.Context, b *bed.Bed, lim limits) (*bed.Proc, error) {
 // address of our running controller (set by startOurs).
 var profileDir, profileAddr string
 
-// profile saves a CPU profile of our controller over the next 10 s, in the
-// background, to profileDir/name.pprof.
+var profileSeconds int
+
+// profile saves a CPU profile of our controller over the next
+// profileSeconds, in the background, to profileDir/name.pprof.
 func profile(name string) {
 	if profileDir == "" || profileAddr == "" {
 		return
 	}
 	go func() {
-		resp, err := http.Get("http://" + profileAddr + "/debug/pprof/profile?seconds=10")
+		resp, err := http.Get("http://" + profileAddr + "/debug/pprof/profile?seconds=" + strconv.Itoa(profileSeconds))
 		if err != nil {
 			log.Printf("profile %s: %v", name, err)
 			return

@@ -83,10 +83,13 @@ type Controller struct {
 	statusWritten sync.Map
 	// yielded holds the keys whose sync gave its worker up (see createPods).
 	yielded sync.Map
-	// resume holds, for a DaemonSet whose sync yielded, the slow-start
-	// batch its next creating sync starts at, if that comes soon (see
-	// takeResume): every batch before the yield succeeded.
+	// resume holds, for a DaemonSet whose creations stopped short (a
+	// yield, or --burst-replicas), the slow-start window its next creating
+	// sync starts with, if that comes soon (see takeResume).
 	resume sync.Map
+	// patches maps a DaemonSet key to its template's revision data, for
+	// the generation it was encoded at (see revisionData).
+	patches sync.Map
 }
 
 // Index names on the pod and revision informers.

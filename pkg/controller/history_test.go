@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"bytes"
 	"reflect"
 	"sort"
 	"testing"
@@ -126,5 +127,36 @@ func TestSyncPrunesHistory(t *testing.T) {
 	// ds-old1, which p2 runs.
 	if got := f.names("delete", "controllerrevisions"); !reflect.DeepEqual(got, []string{"ds-old2", "ds-old3", "ds-old4"}) {
 		t.Errorf("pruned %v, want [ds-old2 ds-old3 ds-old4]", got)
+	}
+}
+
+// TestRevisionDataFollowsGeneration: the revision data is encoded once per
+// generation, and a new generation (a changed template) is encoded again.
+func TestRevisionDataFollowsGeneration(t *testing.T) {
+	f := newFixture(t, Options{})
+	ds := newDaemonSet()
+	first, err := f.c.revisionData(ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := f.c.revisionData(ds)
+	if &first[0] != &again[0] {
+		t.Error("the same generation was encoded twice")
+	}
+	ds = ds.DeepCopy()
+	ds.Spec.Template.Spec.Containers[0].Image = "agent:2"
+	ds.Generation++
+	changed, _ := f.c.revisionData(ds)
+	want, _ := history.Patch(ds)
+	if !bytes.Equal(changed, want) {
+		t.Errorf("after a new generation: %s, want %s", changed, want)
+	}
+	other := ds.DeepCopy()
+	other.UID = "recreated"
+	other.Spec.Template.Spec.Containers[0].Image = "agent:3"
+	got, _ := f.c.revisionData(other)
+	want, _ = history.Patch(other)
+	if !bytes.Equal(got, want) {
+		t.Errorf("a DaemonSet recreated under the same name got the old one's data: %s", got)
 	}
 }

@@ -25,7 +25,7 @@ func (c *Controller) currentRevision(ctx context.Context, ds *appsv1.DaemonSet, 
 	if cl.dryRun {
 		return shadowRevision(ds, revs), nil, nil
 	}
-	patch, err := history.Patch(ds)
+	patch, err := c.revisionData(ds)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -120,7 +120,7 @@ func (c *Controller) dedupRevisions(ctx context.Context, ds *appsv1.DaemonSet, s
 // under the same name is a hash collision: status.collisionCount is bumped
 // so the next sync hashes to a new name.
 func (c *Controller) snapshot(ctx context.Context, ds *appsv1.DaemonSet, revision int64) (*appsv1.ControllerRevision, error) {
-	data, err := history.Patch(ds)
+	data, err := c.revisionData(ds)
 	if err != nil {
 		return nil, err
 	}
@@ -189,4 +189,32 @@ func shadowRevision(ds *appsv1.DaemonSet, revs []*appsv1.ControllerRevision) *ap
 	hash := history.Hash(&ds.Spec.Template, ds.Status.CollisionCount)
 	return &appsv1.ControllerRevision{ObjectMeta: metav1.ObjectMeta{Name: history.Name(ds, hash),
 		Labels: map[string]string{appsv1.DefaultDaemonSetUniqueLabelKey: hash}}}
+}
+
+// encodedPatch is a DaemonSet's revision data and what it was encoded from.
+type encodedPatch struct {
+	uid        types.UID
+	generation int64
+	data       []byte
+}
+
+// revisionData returns history.Patch(ds), encoded once per generation:
+// every spec change (the template's included) bumps the generation, and
+// three JSON passes on every sync are a visible share of a sync's cost.
+// Generation 0 (objects not from an API server) is never cached.
+func (c *Controller) revisionData(ds *appsv1.DaemonSet) ([]byte, error) {
+	k := key(ds)
+	if v, ok := c.patches.Load(k); ok {
+		if e := v.(encodedPatch); e.uid == ds.UID && e.generation == ds.Generation && ds.Generation > 0 {
+			return e.data, nil
+		}
+	}
+	data, err := history.Patch(ds)
+	if err != nil {
+		return nil, err
+	}
+	if ds.Generation > 0 {
+		c.patches.Store(k, encodedPatch{uid: ds.UID, generation: ds.Generation, data: data})
+	}
+	return data, nil
 }

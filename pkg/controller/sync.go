@@ -53,6 +53,7 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 		c.forgetCounts(namespace, name)
 		c.statusWritten.Delete(k)
 		c.resume.Delete(k)
+		c.patches.Delete(k)
 		if c.shadow != nil {
 			c.shadow.forget(k)
 		}
@@ -203,14 +204,22 @@ func (c *Controller) pruneHistory(ctx context.Context, ds *appsv1.DaemonSet, obs
 // byTargetNode groups pods by the node they are for. Terminal pods already
 // being deleted are left out: nothing more can be done with them.
 func byTargetNode(pods []*v1.Pod) map[string][]*v1.Pod {
-	out := map[string][]*v1.Pod{}
-	for _, pod := range pods {
+	out := make(map[string][]*v1.Pod, len(pods))
+	for i, pod := range pods {
 		terminal := pod.Status.Phase == v1.PodFailed || pod.Status.Phase == v1.PodSucceeded
 		if terminal && pod.DeletionTimestamp != nil {
 			continue
 		}
-		if n := plan.TargetNode(pod); n != "" {
-			out[n] = append(out[n], pod)
+		n := plan.TargetNode(pod)
+		if n == "" {
+			continue
+		}
+		if have := out[n]; len(have) > 0 {
+			out[n] = append(have, pod)
+		} else {
+			// Nearly every node has one pod: a view of pods, with no room
+			// to grow, costs no allocation (a second pod copies it).
+			out[n] = pods[i : i+1 : i+1]
 		}
 	}
 	return out

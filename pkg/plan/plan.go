@@ -91,6 +91,7 @@ func (p *Plan) node(in Input, node *v1.Node) {
 		}
 		// Keep the oldest (bound and ready first); the rest are duplicates.
 		if len(running) > 1 {
+			running = append([]*v1.Pod(nil), running...) // the input's order stays
 			SortOldestFirst(running)
 			p.Delete = append(p.Delete, running[1:]...)
 		}
@@ -107,6 +108,10 @@ func (p *Plan) node(in Input, node *v1.Node) {
 // Terminating pods are left alone: the node keeps them until they are gone,
 // and no replacement is created meanwhile.
 func (p *Plan) sortOut(pods []*v1.Pod) []*v1.Pod {
+	if allLive(pods) {
+		// The common case, without a copy; the caller sorts only a copy.
+		return pods
+	}
 	var running []*v1.Pod
 	for _, pod := range pods {
 		switch {
@@ -122,6 +127,15 @@ func (p *Plan) sortOut(pods []*v1.Pod) []*v1.Pod {
 	return running
 }
 
+func allLive(pods []*v1.Pod) bool {
+	for _, pod := range pods {
+		if pod.DeletionTimestamp != nil || pod.Status.Phase == v1.PodFailed || pod.Status.Phase == v1.PodSucceeded {
+			return false
+		}
+	}
+	return true
+}
+
 // keepSurging allows two pods on a node only while the oldest pod of the
 // current revision is not yet available and the oldest old pod still serves.
 func (p *Plan) keepSurging(in Input, node *v1.Node, d placement.Decision, running []*v1.Pod) {
@@ -134,6 +148,7 @@ func (p *Plan) keepSurging(in Input, node *v1.Node, d placement.Decision, runnin
 	if len(running) == 1 {
 		return
 	}
+	running = append([]*v1.Pod(nil), running...) // the input's order stays
 	SortOldestFirst(running)
 	var newest, oldest *v1.Pod
 	for _, pod := range running {
@@ -155,14 +170,27 @@ func (p *Plan) keepSurging(in Input, node *v1.Node, d placement.Decision, runnin
 // SortOldestFirst orders pods bound first, then oldest first, then by name,
 // so the pod that has served longest is kept.
 func SortOldestFirst(pods []*v1.Pod) {
-	sort.SliceStable(pods, func(i, j int) bool {
-		a, b := pods[i], pods[j]
-		if (a.Spec.NodeName != "") != (b.Spec.NodeName != "") {
-			return a.Spec.NodeName != ""
+	sort.SliceStable(pods, func(i, j int) bool { return older(pods[i], pods[j]) })
+}
+
+// Oldest returns the pod SortOldestFirst would put first, without sorting
+// (or copying) the slice.
+func Oldest(pods []*v1.Pod) *v1.Pod {
+	var oldest *v1.Pod
+	for _, pod := range pods {
+		if oldest == nil || older(pod, oldest) {
+			oldest = pod
 		}
-		if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
-			return a.CreationTimestamp.Before(&b.CreationTimestamp)
-		}
-		return a.Name < b.Name
-	})
+	}
+	return oldest
+}
+
+func older(a, b *v1.Pod) bool {
+	if (a.Spec.NodeName != "") != (b.Spec.NodeName != "") {
+		return a.Spec.NodeName != ""
+	}
+	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+		return a.CreationTimestamp.Before(&b.CreationTimestamp)
+	}
+	return a.Name < b.Name
 }

@@ -467,6 +467,21 @@ func TestStatusDoesNotReorderInput(t *testing.T) {
 	}
 }
 
+// TestComputeDoesNotReorderInput: duplicates are sorted on a copy, in
+// both the plain and the surging plan: the caller's slices may be views of
+// one another.
+func TestComputeDoesNotReorderInput(t *testing.T) {
+	for _, surge := range []bool{false, true} {
+		pods := []*v1.Pod{pod("young", "a", created(time.Minute)), pod("old", "a")}
+		in := Input{Nodes: []*v1.Node{eligible("a")}, PodsByNode: map[string][]*v1.Pod{"a": pods}, Placement: checker(),
+			Now: base, Surge: surge}
+		Compute(in)
+		if pods[0].Name != "young" {
+			t.Errorf("surge %v: Compute reordered the caller's slice: %v", surge, names(pods))
+		}
+	}
+}
+
 func TestIsUpdated(t *testing.T) {
 	gen := int64(3)
 	p := pod("p", "a", hash("h1"))
@@ -583,7 +598,11 @@ func TestSortOldestFirst(t *testing.T) {
 		pod("oldest", "a"),
 		pod("pending-new", "a", pending, created(time.Hour)),
 	}
+	oldest := Oldest(pods)
 	SortOldestFirst(pods)
+	if oldest != pods[0] {
+		t.Errorf("Oldest = %s, SortOldestFirst puts %s first", oldest.Name, pods[0].Name)
+	}
 	var got []string
 	for _, p := range pods {
 		got = append(got, p.Name)

@@ -37,9 +37,7 @@ func Status(in Input, templateGeneration *int64) Counts {
 			continue
 		}
 		c.CurrentNumberScheduled++
-		sorted := append([]*v1.Pod(nil), pods...)
-		SortOldestFirst(sorted)
-		pod := sorted[0]
+		pod := Oldest(pods)
 		if IsReady(pod) {
 			c.NumberReady++
 			if IsAvailable(pod, in.MinReadySeconds, in.Now) {
