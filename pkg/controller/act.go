@@ -144,20 +144,17 @@ func (c *Controller) confirmLost(ctx context.Context, lost []*v1.Pod) ([]*v1.Pod
 func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes []string, hash string, more bool) error {
 	template := podTemplate(ds, hash)
 	k := key(ds)
-	results := make(chan error)
+	priority := prioritylimit.Priority(ctx)
+	defer c.gate.Hold(priority)()
+	results := make(chan error, len(nodes)) // buffered: nobody waits to report
 	var errs []error
 	first := c.takeResume(ds)
 	window := first
 	created, started, inFlight := 0, 0, 0
-	stop := "" // why no more creations start: "slow_start" or "yield"
+	stop := "" // why no more creations start: "slow_start", "yield" or "canceled"
 	for started < len(nodes) || inFlight > 0 {
 		if stop == "" && started < len(nodes) && inFlight < window {
-			// Every worker may be busy with DaemonSets like this one while
-			// a more urgent one (a CNI for a new node) waits for a worker:
-			// past the first window, give the worker up; the rest is
-			// created next sync.
-			if started >= first && c.waiting.Waiting(prioritylimit.Priority(ctx)) {
-				stop = "yield"
+			if stop = c.nextStop(ctx, priority, started >= first); stop != "" {
 				continue
 			}
 			node := nodes[started]
@@ -186,14 +183,18 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 		c.resume.Store(k, resumeAt{uid: ds.UID, batch: window, at: c.opts.Now()})
 	}
 	if skipped := len(nodes) - started; skipped > 0 {
-		c.metrics.Throttled.WithLabelValues(stop).Add(float64(skipped))
 		c.expectations.LowerCreations(k, skipped)
-		if stop == "yield" {
+		if stop != "canceled" {
+			c.metrics.Throttled.WithLabelValues(stop).Add(float64(skipped))
+		}
+		switch stop {
+		case "canceled":
+		case "yield":
 			c.yielded.Store(k, true)
 			c.resume.Store(k, resumeAt{uid: ds.UID, batch: window, at: c.opts.Now()})
 			c.queue.Add(k)
 			klog.FromContext(ctx).V(2).Info("Yielding to a more urgent DaemonSet", "skipped", skipped)
-		} else {
+		default:
 			klog.FromContext(ctx).V(2).Info("Slow-start failure, skipping the rest of the creations", "skipped", skipped)
 		}
 	}
@@ -204,6 +205,26 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 		c.createBackoff.next(string(ds.UID), c.opts.Now())
 	}
 	return errors.Join(errs...)
+}
+
+// nextStop tells whether the next creation may start: "" if it may, else
+// why the rest stop. A more urgent DaemonSet waiting for a worker takes
+// this one's (when mayYield: past the first window, so every sync makes
+// progress); one creating pods now is waited for (see prioritylimit.Gate),
+// since its creations and ours would queue together in the API server.
+func (c *Controller) nextStop(ctx context.Context, priority int64, mayYield bool) string {
+	for {
+		if mayYield && c.waiting.Waiting(priority) {
+			return "yield"
+		}
+		if !c.gate.Wait(ctx, priority, 100*time.Millisecond) {
+			return ""
+		}
+		if ctx.Err() != nil {
+			return "canceled"
+		}
+		klog.FromContext(ctx).V(4).Info("Waiting for a more urgent DaemonSet's creations")
+	}
 }
 
 // resumeAt is where a DaemonSet's slow start stopped with creations left

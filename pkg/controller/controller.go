@@ -65,7 +65,10 @@ type Controller struct {
 	// that event handlers stay cheap.
 	queue workqueue.TypedRateLimitingInterface[string]
 	// waiting tells a sync whether a more urgent DaemonSet waits for a worker.
-	waiting   *priorityqueue.Queue[string]
+	waiting *priorityqueue.Queue[string]
+	// gate holds a sync's creations back while a more urgent DaemonSet's
+	// are under way.
+	gate      *prioritylimit.Gate
 	nodeQueue workqueue.TypedRateLimitingInterface[string]
 
 	expectations *expectations.Store
@@ -144,6 +147,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 	// DaemonSets are served in order of their pods' priority, so that a new
 	// node gets its CNI and storage daemons before the rest.
 	c.waiting = priorityqueue.New(c.priority)
+	c.gate = prioritylimit.NewGate()
 	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(
 		workqueue.DefaultTypedControllerRateLimiter[string](),
 		workqueue.TypedRateLimitingQueueConfig[string]{

@@ -148,3 +148,33 @@ func TestTakeResume(t *testing.T) {
 		t.Errorf("nothing stored: first batch %d, want 1", got)
 	}
 }
+
+// TestSyncWaitsForMoreUrgentCreations: while a more urgent DaemonSet's
+// creations are under way, a sync starts none of its own; it goes on when
+// they end.
+func TestSyncWaitsForMoreUrgentCreations(t *testing.T) {
+	f := newFixture(t, Options{})
+	f.add(newDaemonSet(), newNode("n1", true), newNode("n2", true))
+	release := f.c.gate.Hold(2000001000) // system-node-critical
+	done := make(chan error, 1)
+	go func() { done <- f.sync() }()
+	deadline := time.Now().Add(300 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		if n := len(f.actions("create", "pods")); n > 0 {
+			t.Fatalf("%d pods created while a more urgent DaemonSet was creating", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	release()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the sync did not go on after the more urgent creations ended")
+	}
+	if n := len(f.createdPods()); n != 2 {
+		t.Errorf("created %d pods, want 2", n)
+	}
+}

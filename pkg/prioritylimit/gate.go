@@ -1,0 +1,79 @@
+package prioritylimit
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Gate lets work of lower priority hold back while work of higher priority
+// is under way. The Limiter orders requests only while tokens are short; at
+// raised client limits they never are, and a CNI DaemonSet's creations for
+// a new node would meet every other DaemonSet's in the API server, in
+// arrival order. A sync creating pods holds the gate at its priority and,
+// before each creation, waits while a sync of higher priority holds it.
+// Work of higher priority never waits for lower, so nothing deadlocks, and
+// every hold ends with its sync.
+type Gate struct {
+	mu      sync.Mutex
+	held    map[int64]int
+	changed chan struct{} // closed, and replaced, when a hold ends
+}
+
+// NewGate returns a gate nobody holds.
+func NewGate() *Gate {
+	return &Gate{held: map[int64]int{}, changed: make(chan struct{})}
+}
+
+// Hold marks work at priority p as under way until release is called.
+func (g *Gate) Hold(p int64) (release func()) {
+	g.mu.Lock()
+	g.held[p]++
+	g.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			g.mu.Lock()
+			defer g.mu.Unlock()
+			if g.held[p]--; g.held[p] == 0 {
+				delete(g.held, p)
+			}
+			close(g.changed)
+			g.changed = make(chan struct{})
+		})
+	}
+}
+
+// Wait blocks while work of priority above p is under way, at most for
+// within (so the caller can look at other reasons to stop), or until ctx
+// ends. It reports whether such work is still under way.
+func (g *Gate) Wait(ctx context.Context, p int64, within time.Duration) bool {
+	var timeout <-chan time.Time
+	for {
+		g.mu.Lock()
+		above := false
+		for q := range g.held {
+			if q > p {
+				above = true
+				break
+			}
+		}
+		changed := g.changed
+		g.mu.Unlock()
+		if !above {
+			return false
+		}
+		if timeout == nil {
+			t := time.NewTimer(within)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-changed:
+		case <-timeout:
+			return true
+		case <-ctx.Done():
+			return true
+		}
+	}
+}

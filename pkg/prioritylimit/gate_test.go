@@ -1,0 +1,57 @@
+package prioritylimit
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+func TestGate(t *testing.T) {
+	g := NewGate()
+	ctx := context.Background()
+	if g.Wait(ctx, 0, time.Hour) {
+		t.Fatal("an empty gate made work wait")
+	}
+	release := g.Hold(1000)
+	if g.Wait(ctx, 1000, time.Hour) || g.Wait(ctx, 2000, time.Hour) {
+		t.Error("work waited for work of equal or lower priority")
+	}
+	if !g.Wait(ctx, 0, 10*time.Millisecond) {
+		t.Error("lower-priority work did not wait while higher-priority work was under way")
+	}
+	done := make(chan bool)
+	go func() { done <- g.Wait(ctx, 0, time.Hour) }()
+	time.Sleep(10 * time.Millisecond) // let it block; it must not return before the release
+	select {
+	case <-done:
+		t.Fatal("Wait returned while the hold was still held")
+	default:
+	}
+	release()
+	release() // a second release changes nothing
+	select {
+	case still := <-done:
+		if still {
+			t.Error("Wait reported the hold after its release")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Wait did not end when the hold was released")
+	}
+	// Two holds at one priority: both must end.
+	r1, r2 := g.Hold(5), g.Hold(5)
+	r1()
+	if !g.Wait(ctx, 0, 10*time.Millisecond) {
+		t.Error("one of two holds ended, and lower work went ahead")
+	}
+	r2()
+	if g.Wait(ctx, 0, time.Hour) {
+		t.Error("both holds ended, and lower work still waited")
+	}
+	// A cancelled context ends the wait.
+	defer g.Hold(10)()
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if !g.Wait(cctx, 0, time.Hour) {
+		t.Error("a cancelled wait reported nothing under way")
+	}
+}
