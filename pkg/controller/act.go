@@ -142,6 +142,9 @@ func (c *Controller) confirmLost(ctx context.Context, lost []*v1.Pod) ([]*v1.Pod
 // backoff. When more creations wait for the next sync (cut by
 // --burst-replicas), that sync resumes the slow start where this one ended.
 func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes []string, hash string, more bool) error {
+	if len(nodes) == 0 {
+		return nil
+	}
 	template := podTemplate(ds, hash)
 	k := key(ds)
 	priority := prioritylimit.Priority(ctx)
