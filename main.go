@@ -181,6 +181,11 @@ func run(ctx context.Context, o options) error {
 	}
 	cfg.QPS, cfg.Burst = float32(o.qps), o.burst
 	cfg.UserAgent = name
+	// No gzip, as in kube-controller-manager and kube-scheduler: between a
+	// controller and its API server compression costs both ends more CPU
+	// than it saves in time (kubernetes/kubernetes#80919). A profile of a
+	// 3,000-node rollout had 12% of our CPU in decompressing watch frames.
+	cfg.DisableCompression = true
 	// Every type we read or write is built in, so protobuf always applies;
 	// JSON stays acceptable for the API server's (and proxies') own Status
 	// answers.
