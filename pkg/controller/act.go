@@ -135,9 +135,9 @@ func (c *Controller) confirmLost(ctx context.Context, lost []*v1.Pod) ([]*v1.Pod
 // number in flight doubles every round trip (1, 2, 4, ...) as in upstream's
 // batches of 1, 2, 4, ..., but without waiting for the slowest call of a
 // batch before the next begins. When creations fail (quota, admission, a
-// bad template) the first failure stops the rest: at most as many calls
-// fail as had succeeded before, instead of hundreds of failing calls and
-// events. A failure also puts the DaemonSet's next creations off (1 s,
+// bad template) the first failure stops the rest: no more calls fail than
+// had succeeded before, plus the first window, instead of hundreds of
+// failing calls and events. A failure also puts the DaemonSet's next creations off (1 s,
 // doubling while nothing gets through, to 5 min); a success ends the
 // backoff. When more creations wait for the next sync (cut by
 // --burst-replicas), that sync resumes the slow start where this one ended.
