@@ -91,9 +91,7 @@ func (p *Plan) node(in Input, node *v1.Node) {
 		}
 		// Keep the oldest (bound and ready first); the rest are duplicates.
 		if len(running) > 1 {
-			running = append([]*v1.Pod(nil), running...) // the input's order stays
-			SortOldestFirst(running)
-			p.Delete = append(p.Delete, running[1:]...)
+			p.Delete = append(p.Delete, oldestFirst(running)[1:]...)
 		}
 	case exists:
 		for _, pod := range pods {
@@ -148,10 +146,8 @@ func (p *Plan) keepSurging(in Input, node *v1.Node, d placement.Decision, runnin
 	if len(running) == 1 {
 		return
 	}
-	running = append([]*v1.Pod(nil), running...) // the input's order stays
-	SortOldestFirst(running)
 	var newest, oldest *v1.Pod
-	for _, pod := range running {
+	for _, pod := range oldestFirst(running) {
 		switch {
 		case pod.Labels[appsv1.DefaultDaemonSetUniqueLabelKey] == in.Hash && newest == nil:
 			newest = pod
@@ -171,6 +167,14 @@ func (p *Plan) keepSurging(in Input, node *v1.Node, d placement.Decision, runnin
 // so the pod that has served longest is kept.
 func SortOldestFirst(pods []*v1.Pod) {
 	sort.SliceStable(pods, func(i, j int) bool { return older(pods[i], pods[j]) })
+}
+
+// oldestFirst returns a sorted copy: sortOut may hand back the caller's
+// own slice, whose order stays.
+func oldestFirst(pods []*v1.Pod) []*v1.Pod {
+	out := append([]*v1.Pod(nil), pods...)
+	SortOldestFirst(out)
+	return out
 }
 
 // Oldest returns the pod SortOldestFirst would put first, without sorting
