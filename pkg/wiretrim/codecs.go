@@ -1,0 +1,34 @@
+package wiretrim
+
+import (
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// Codecs returns ns with its protobuf decoder trimming pods and nodes
+// before it decodes them. Give it to the REST client the informers use:
+// the objects it returns then hold only what controller.Slim keeps.
+func Codecs(ns runtime.NegotiatedSerializer) runtime.NegotiatedSerializer {
+	return codecs{ns}
+}
+
+type codecs struct{ runtime.NegotiatedSerializer }
+
+func (c codecs) SupportedMediaTypes() []runtime.SerializerInfo {
+	infos := append([]runtime.SerializerInfo(nil), c.NegotiatedSerializer.SupportedMediaTypes()...)
+	for i := range infos {
+		// The stream serializer, which reads the watch events around the
+		// objects, stays as it is: the objects inside an event are
+		// decoded by Serializer.
+		if infos[i].MediaType == runtime.ContentTypeProtobuf && infos[i].Serializer != nil {
+			infos[i].Serializer = decoder{infos[i].Serializer}
+		}
+	}
+	return infos
+}
+
+type decoder struct{ runtime.Serializer }
+
+func (d decoder) Decode(data []byte, defaults *schema.GroupVersionKind, into runtime.Object) (runtime.Object, *schema.GroupVersionKind, error) {
+	return d.Serializer.Decode(Trim(data), defaults, into)
+}
