@@ -74,7 +74,7 @@ func TestInformerClientTrimsPods(t *testing.T) {
 		}))
 		cfg := &rest.Config{Host: srv.URL}
 		cfg.ContentType, cfg.AcceptContentTypes = protobuf, protobuf
-		client, err := newInformerClient(cfg)
+		client, err := newClient(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

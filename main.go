@@ -27,6 +27,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/daemonset-controller/daemonset-controller/pkg/controller"
+	"github.com/daemonset-controller/daemonset-controller/pkg/eventlimit"
 	"github.com/daemonset-controller/daemonset-controller/pkg/metrics"
 	"github.com/daemonset-controller/daemonset-controller/pkg/prioritylimit"
 	"github.com/daemonset-controller/daemonset-controller/pkg/wiretrim"
@@ -214,11 +215,11 @@ func run(ctx context.Context, o options) error {
 	limiter := prioritylimit.New(cfg.QPS, cfg.Burst)
 	defer limiter.Stop()
 	cfg.RateLimiter = limiter
-	client, err := kubernetes.NewForConfig(cfg)
+	client, err := newClient(cfg)
 	if err != nil {
 		return err
 	}
-	informerClient, err := newInformerClient(informerCfg)
+	informerClient, err := newClient(informerCfg)
 	if err != nil {
 		return err
 	}
@@ -279,11 +280,12 @@ func run(ctx context.Context, o options) error {
 	return err
 }
 
-// newInformerClient is the informers' client. Over protobuf its core/v1
-// client trims pods and nodes as they arrive (see pkg/wiretrim), so the
-// informers decode only the fields the controller reads: decoding watch
-// events is most of the controller's CPU in a large rollout.
-func newInformerClient(cfg *rest.Config) (kubernetes.Interface, error) {
+// newClient is a clientset whose core/v1 client, over protobuf, trims pods
+// and nodes as they arrive (see pkg/wiretrim): decoding them is most of
+// the controller's CPU in a large rollout. The informers' caches hold
+// only the fields the controller reads; of the pods and nodes its own
+// requests return it reads nothing but a created pod's name.
+func newClient(cfg *rest.Config) (kubernetes.Interface, error) {
 	httpClient, err := rest.HTTPClientFor(cfg)
 	if err != nil {
 		return nil, err
@@ -324,7 +326,9 @@ func eventRecorder(ctx context.Context, client kubernetes.Interface, shadow bool
 	}
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
-	return broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: name}), broadcaster.Shutdown
+	// The events the correlator's spam filter would drop are dropped
+	// first, before it spends an aggregation and a JSON patch on each.
+	return eventlimit.New(broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: name})), broadcaster.Shutdown
 }
 
 // waitForServer checks that the API server answers and accepts our
