@@ -69,62 +69,65 @@ func Trim(data []byte) []byte {
 		return data
 	}
 	envelope := data[len(prefix):]
-	r, raw, ok := inspect(envelope)
+	r, ok := inspect(envelope)
 	if !ok || r == nil {
 		return data
 	}
-	// Only a message that parses all the way down is rewritten.
-	size, ok := trimmedSize(raw, r)
-	if !ok || size == len(raw) {
-		return data
-	}
-	out := make([]byte, 0, len(data)-len(raw)+size)
+	// One pass: the trimmed object is never longer than the original.
+	out := make([]byte, 0, len(data))
 	out = append(out, prefix...)
 	// Every field of the envelope but raw is copied as it is.
 	for rest := envelope; len(rest) > 0; {
-		num, typ, n := tag(rest)
-		end := n + fieldLen(rest[n:], typ)
+		num, typ, value, n := field(rest)
 		if num == 2 && typ == wireBytes {
-			out = appendTag(out, 2, wireBytes)
-			out = binary.AppendUvarint(out, uint64(size))
-			out = appendTrimmed(out, raw, r)
+			var ok bool
+			if out, ok = appendNested(out, num, value, r); !ok {
+				return data
+			}
 		} else {
-			out = append(out, rest[:end]...)
+			out = append(out, rest[:n]...)
 		}
-		rest = rest[end:]
+		rest = rest[n:]
 	}
 	return out
 }
 
-// inspect reads the envelope's type and raw object, and picks the rule for
-// that type (nil if the type is not trimmed). It reports false if the
-// envelope is not well formed, or holds more than one raw object.
-func inspect(envelope []byte) (r *rule, raw []byte, ok bool) {
-	var apiVersion, kind, encoding []byte
+// inspect reads the envelope's type and picks the rule for it (nil if the
+// type is not trimmed). It reports false if the envelope is not well
+// formed, holds more than one raw object, or an encoded one.
+func inspect(envelope []byte) (r *rule, ok bool) {
+	var apiVersion, kind []byte
 	raws := 0
-	err := fields(envelope, func(num uint64, typ int, value []byte) {
+	for rest := envelope; len(rest) > 0; {
+		num, typ, value, n := field(rest)
+		if n <= 0 {
+			return nil, false
+		}
+		rest = rest[n:]
 		switch {
-		case num == 1 && typ == wireBytes: // typeMeta
-			_ = fields(value, func(num uint64, typ int, value []byte) {
-				if typ != wireBytes {
-					return
+		case typ != wireBytes:
+		case num == 1: // typeMeta
+			for tm := value; len(tm) > 0; {
+				num, typ, value, n := field(tm)
+				if n <= 0 {
+					return nil, false
 				}
-				switch num {
-				case 1:
+				tm = tm[n:]
+				switch {
+				case typ == wireBytes && num == 1:
 					apiVersion = value
-				case 2:
+				case typ == wireBytes && num == 2:
 					kind = value
 				}
-			})
-		case num == 2 && typ == wireBytes:
-			raw = value
+			}
+		case num == 2: // raw
 			raws++
-		case num == 3 && typ == wireBytes:
-			encoding = value
+		case num == 3 && len(value) > 0: // contentEncoding
+			return nil, false
 		}
-	})
-	if err || raws != 1 || len(encoding) != 0 || string(apiVersion) != "v1" {
-		return nil, nil, false
+	}
+	if raws != 1 || string(apiVersion) != "v1" {
+		return nil, false
 	}
 	switch string(kind) {
 	case "Pod":
@@ -136,48 +139,53 @@ func inspect(envelope []byte) (r *rule, raw []byte, ok bool) {
 	case "NodeList":
 		r = nodeList
 	}
-	return r, raw, true
+	return r, true
 }
 
-// trimmedSize is the length of msg's encoding once r has trimmed it, or
-// false if msg does not parse.
-func trimmedSize(msg []byte, r *rule) (int, bool) {
-	size := 0
-	ok := true
-	bad := fields(msg, func(num uint64, typ int, value []byte) {
-		if !r.keeps(num) {
-			return
+// appendTrimmed appends msg, trimmed by r, to out, or reports false if msg
+// does not parse. Kept fields are copied byte for byte.
+func appendTrimmed(out, msg []byte, r *rule) ([]byte, bool) {
+	for len(msg) > 0 {
+		num, typ, value, n := field(msg)
+		if n <= 0 {
+			return out, false
 		}
-		sub := r.sub(num)
-		if sub == nil || typ != wireBytes {
-			size += tagLen(num) + len(value) + headerLen(typ, value)
-			return
+		whole := msg[:n]
+		msg = msg[n:]
+		switch sub := r.sub(num); {
+		case !r.keeps(num):
+		case sub != nil && typ == wireBytes:
+			var ok bool
+			if out, ok = appendNested(out, num, value, sub); !ok {
+				return out, false
+			}
+		default:
+			out = append(out, whole...)
 		}
-		n, subOK := trimmedSize(value, sub)
-		ok = ok && subOK
-		size += tagLen(num) + uvarintLen(uint64(n)) + n
-	})
-	return size, ok && !bad
+	}
+	return out, true
 }
 
-// appendTrimmed appends msg, trimmed by r, to out. msg has been checked by
-// trimmedSize.
-func appendTrimmed(out, msg []byte, r *rule) []byte {
-	_ = fields(msg, func(num uint64, typ int, value []byte) {
-		if !r.keeps(num) {
-			return
-		}
-		sub := r.sub(num)
-		out = appendTag(out, num, typ)
-		if sub == nil || typ != wireBytes {
-			out = appendValue(out, typ, value)
-			return
-		}
-		n, _ := trimmedSize(value, sub)
-		out = binary.AppendUvarint(out, uint64(n))
-		out = appendTrimmed(out, value, sub)
-	})
-	return out
+// appendNested appends field num, the message msg trimmed by r. Its
+// length is not known until msg is trimmed: room is left for the
+// untrimmed one, never shorter, and the trimmed message moved up if its
+// length takes fewer bytes.
+func appendNested(out []byte, num uint64, msg []byte, r *rule) ([]byte, bool) {
+	out = binary.AppendUvarint(out, num<<3|wireBytes)
+	room := uvarintLen(uint64(len(msg)))
+	at := len(out)
+	out = append(out, make([]byte, room)...)
+	out, ok := appendTrimmed(out, msg, r)
+	if !ok {
+		return out, false
+	}
+	size := len(out) - at - room
+	if l := uvarintLen(uint64(size)); l < room {
+		copy(out[at+l:], out[at+room:])
+		out = out[:len(out)-(room-l)]
+	}
+	binary.PutUvarint(out[at:], uint64(size))
+	return out, true
 }
 
 func (r *rule) keeps(num uint64) bool {
@@ -205,86 +213,42 @@ func contains(list []uint64, num uint64) bool {
 	return false
 }
 
-// fields calls f with each field of msg: its number, wire type and value
-// (for bytes fields the payload without its length, otherwise the encoded
-// value). It reports true if msg does not parse; f may have been called
-// for the fields before the fault.
-func fields(msg []byte, f func(num uint64, typ int, value []byte)) (bad bool) {
-	for len(msg) > 0 {
-		num, typ, n := tag(msg)
-		if n <= 0 || num == 0 {
-			return true
-		}
-		msg = msg[n:]
-		switch typ {
-		case wireBytes:
-			l, m := binary.Uvarint(msg)
-			if m <= 0 || l > uint64(len(msg)-m) {
-				return true
-			}
-			f(num, typ, msg[m:m+int(l)])
-			msg = msg[m+int(l):]
-		default:
-			l := fieldLen(msg, typ)
-			if l <= 0 || l > len(msg) {
-				return true
-			}
-			f(num, typ, msg[:l])
-			msg = msg[l:]
-		}
+// field reads the field at the start of msg: its number and wire type,
+// its value (for a bytes field the payload without its length, otherwise
+// the encoded value) and the field's whole length; n <= 0 if it does not
+// parse. Groups, which Kubernetes does not use, do not parse.
+func field(msg []byte) (num uint64, typ int, value []byte, n int) {
+	v, t := binary.Uvarint(msg)
+	num, typ = v>>3, int(v&7)
+	if t <= 0 || num == 0 {
+		return 0, 0, nil, 0
 	}
-	return false
-}
-
-// tag reads a field's tag; n <= 0 if there is none.
-func tag(b []byte) (num uint64, typ int, n int) {
-	v, n := binary.Uvarint(b)
-	return v >> 3, int(v & 7), n
-}
-
-// fieldLen is the length of the value at the start of b, of wire type typ,
-// including a bytes field's length; 0 if it cannot be read (groups are
-// not used by Kubernetes and are not read).
-func fieldLen(b []byte, typ int) int {
+	rest := msg[t:]
 	switch typ {
 	case wireVarint:
-		_, n := binary.Uvarint(b)
-		return max(n, 0)
-	case wireFixed64:
-		return 8
-	case wireFixed32:
-		return 4
-	case wireBytes:
-		l, n := binary.Uvarint(b)
-		if n <= 0 || l > uint64(len(b)-n) {
-			return 0
+		_, l := binary.Uvarint(rest)
+		if l <= 0 {
+			return 0, 0, nil, 0
 		}
-		return n + int(l)
+		return num, typ, rest[:l], t + l
+	case wireFixed64, wireFixed32:
+		l := 8
+		if typ == wireFixed32 {
+			l = 4
+		}
+		if len(rest) < l {
+			return 0, 0, nil, 0
+		}
+		return num, typ, rest[:l], t + l
+	case wireBytes:
+		l, m := binary.Uvarint(rest)
+		if m <= 0 || l > uint64(len(rest)-m) {
+			return 0, 0, nil, 0
+		}
+		return num, typ, rest[m : m+int(l)], t + m + int(l)
 	}
-	return 0
+	return 0, 0, nil, 0
 }
-
-// headerLen is the length of what precedes a value of wire type typ: the
-// length of a bytes field.
-func headerLen(typ int, value []byte) int {
-	if typ == wireBytes {
-		return uvarintLen(uint64(len(value)))
-	}
-	return 0
-}
-
-func appendTag(out []byte, num uint64, typ int) []byte {
-	return binary.AppendUvarint(out, num<<3|uint64(typ))
-}
-
-func appendValue(out []byte, typ int, value []byte) []byte {
-	if typ == wireBytes {
-		out = binary.AppendUvarint(out, uint64(len(value)))
-	}
-	return append(out, value...)
-}
-
-func tagLen(num uint64) int { return uvarintLen(num << 3) }
 
 func uvarintLen(v uint64) int {
 	n := 1
