@@ -7,8 +7,12 @@
 // similar ones and computed a JSON merge patch for it. A rollout over
 // thousands of nodes records one event per pod on the same DaemonSet, so
 // nearly all of them are dropped, and that work was 5% of the
-// controller's CPU. The one difference a user can see: the count on the
-// "combined from similar events" event grows only by events that pass.
+// controller's CPU. Two differences a user can see: the count on the
+// "combined from similar events" event grows only by events that pass;
+// and an event is looked at here when it is recorded, by the correlator a
+// moment later (after the broadcaster's queue), so the one event that
+// comes just as a token is due back may be dropped here where the
+// correlator would have sent it.
 package eventlimit
 
 import (
@@ -21,15 +25,17 @@ import (
 )
 
 // The spam filter's parameters, from k8s.io/client-go/tools/record
-// (defaultSpamBurst, defaultSpamQPS); it is not configurable there.
+// (defaultSpamBurst, defaultSpamQPS); it is not configurable there. Its
+// rate is a float32 there, and so here.
 const (
 	burst = 25
-	qps   = 1. / 300.
+	qps   = float64(float32(1. / 300.))
 	// maxKeys bounds the memory, as the correlator's cache of 4096
-	// entries does. Past it, buckets that are full again are forgotten
-	// (a full bucket is the same as a new one), and if that is not
-	// enough, all are: this filter may then pass events the
-	// correlator drops, never the other way round.
+	// entries does. A new key past it clears them all. The correlator
+	// forgets a key only after 4096 others have come after it, and
+	// those came through here first: by then this filter has forgotten
+	// it too. So it may pass events the correlator drops, never the
+	// other way round.
 	maxKeys = 4096
 )
 
@@ -88,16 +94,15 @@ func (r *Recorder) allow(object runtime.Object, eventtype string) bool {
 	b := r.buckets[k]
 	if b == nil {
 		if len(r.buckets) >= maxKeys {
-			r.forgetFull(now)
-		}
-		if len(r.buckets) >= maxKeys {
 			clear(r.buckets)
 		}
 		b = &bucket{tokens: burst, at: now}
 		r.buckets[k] = b
 	}
 	b.refill(now)
-	if b.tokens < 1 {
+	// As golang.org/x/time/rate, which the correlator uses: a token
+	// missing less than a nanosecond's worth counts as there.
+	if b.tokens < 1 && time.Duration((1-b.tokens)/qps*float64(time.Second)) > 0 {
 		return false
 	}
 	b.tokens--
@@ -108,14 +113,5 @@ func (b *bucket) refill(now time.Time) {
 	if d := now.Sub(b.at); d > 0 {
 		b.tokens = min(burst, b.tokens+d.Seconds()*qps)
 		b.at = now
-	}
-}
-
-// forgetFull drops the buckets that have refilled.
-func (r *Recorder) forgetFull(now time.Time) {
-	for k, b := range r.buckets {
-		if b.refill(now); b.tokens >= burst {
-			delete(r.buckets, k)
-		}
 	}
 }

@@ -78,7 +78,7 @@ func TestSameAsCorrelator(t *testing.T) {
 }
 
 // TestForgetting: with more objects than it keeps, the recorder forgets
-// and passes rather than drops.
+// them all, so it passes (the correlator may drop) rather than drops.
 func TestForgetting(t *testing.T) {
 	fake := record.NewFakeRecorder(maxKeys*burst + 10)
 	r := New(fake)

@@ -9,13 +9,7 @@ import (
 // before it decodes them. Give it to the REST client the informers use:
 // the objects it returns then hold only what controller.Slim keeps.
 func Codecs(ns runtime.NegotiatedSerializer) runtime.NegotiatedSerializer {
-	return codecs{ns}
-}
-
-type codecs struct{ runtime.NegotiatedSerializer }
-
-func (c codecs) SupportedMediaTypes() []runtime.SerializerInfo {
-	infos := append([]runtime.SerializerInfo(nil), c.NegotiatedSerializer.SupportedMediaTypes()...)
+	infos := append([]runtime.SerializerInfo(nil), ns.SupportedMediaTypes()...)
 	for i := range infos {
 		// The stream serializer, which reads the watch events around the
 		// objects, stays as it is: the objects inside an event are
@@ -24,8 +18,15 @@ func (c codecs) SupportedMediaTypes() []runtime.SerializerInfo {
 			infos[i].Serializer = decoder{infos[i].Serializer}
 		}
 	}
-	return infos
+	return codecs{ns, infos}
 }
+
+type codecs struct {
+	runtime.NegotiatedSerializer
+	infos []runtime.SerializerInfo
+}
+
+func (c codecs) SupportedMediaTypes() []runtime.SerializerInfo { return c.infos }
 
 type decoder struct{ runtime.Serializer }
 
