@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -998,5 +999,43 @@ func TestSyncResumesAfterBurst(t *testing.T) {
 	// After that failure the third starts from one again.
 	if got := f.c.takeResume(newDaemonSet()); got != 1 {
 		t.Errorf("a failed sync left a resume of %d", got)
+	}
+}
+
+// TestSyncStatusFromOwnLastWrite: while the cache still shows the
+// DaemonSet from before this controller's last status write, the next
+// write starts from what that write returned, and so does not conflict.
+func TestSyncStatusFromOwnLastWrite(t *testing.T) {
+	f := newFixture(t, Options{})
+	ds := newDaemonSet(func(ds *appsv1.DaemonSet) { ds.ResourceVersion = "10" })
+	f.add(ds, newNode("n1", true), daemonPod(ds, "p1", "n1", notReady))
+	// The API server's resourceVersion, enforced as on a real one.
+	server := 10
+	f.client.PrependReactor("update", "daemonsets", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.GetSubresource() != "status" {
+			return false, nil, nil
+		}
+		obj := a.(k8stesting.UpdateAction).GetObject().(*appsv1.DaemonSet).DeepCopy()
+		if obj.ResourceVersion != strconv.Itoa(server) {
+			return true, nil, apierrors.NewConflict(schema.GroupResource{Group: "apps", Resource: "daemonsets"}, "ds", nil)
+		}
+		server++
+		obj.ResourceVersion = strconv.Itoa(server)
+		return true, obj, nil
+	})
+
+	f.mustSync() // writes the status: resourceVersion 11, not yet in the cache
+	f.setPod(daemonPod(ds, "p1", "n1"))
+	f.clock.Advance(time.Second) // past the hold on progress-only writes
+	f.client.ClearActions()
+	f.mustSync()
+
+	updates := f.actions("update", "daemonsets/status")
+	if len(updates) != 1 || len(f.actions("get", "daemonsets")) != 0 {
+		t.Fatalf("status writes %v; want one write, no conflict and no read", f.writes())
+	}
+	got := updates[0].(k8stesting.UpdateAction).GetObject().(*appsv1.DaemonSet)
+	if got.ResourceVersion != "11" || got.Status.NumberReady != 1 {
+		t.Errorf("wrote from resourceVersion %s with %d ready; want 11 and 1", got.ResourceVersion, got.Status.NumberReady)
 	}
 }
