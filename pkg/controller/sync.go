@@ -13,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/resourceversion"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
@@ -316,17 +315,11 @@ type writtenStatus struct {
 // for it. A write from the cached resourceVersion would then only
 // conflict, and cost a read and a second write: three requests instead of
 // one, at 20 a second. The object the last write returned is used instead.
-// resourceVersions compare as numbers (apimachinery's
-// CompareResourceVersion); where they do not, the cache is used, as before.
 func (c *Controller) statusBase(ds *appsv1.DaemonSet) *appsv1.DaemonSet {
-	w, ok := c.lastWrite(ds)
-	if !ok || w.object == nil {
-		return ds.DeepCopy()
+	if w, ok := c.lastWrite(ds); ok && w.object != nil && olderThan(ds.ResourceVersion, w.resourceVersion) {
+		return w.object.DeepCopy()
 	}
-	if cmp, err := resourceversion.CompareResourceVersion(ds.ResourceVersion, w.resourceVersion); err != nil || cmp >= 0 {
-		return ds.DeepCopy()
-	}
-	return w.object.DeepCopy()
+	return ds.DeepCopy()
 }
 
 // lastWrite returns the status this controller last wrote for ds itself
