@@ -6,8 +6,8 @@ import (
 )
 
 // Codecs returns ns with its protobuf decoder trimming pods and nodes
-// before it decodes them. Give it to the REST client the informers use:
-// the objects it returns then hold only what controller.Slim keeps.
+// before it decodes them: the pods and nodes a REST client built with it
+// returns hold only what controller.Slim keeps.
 func Codecs(ns runtime.NegotiatedSerializer) runtime.NegotiatedSerializer {
 	infos := append([]runtime.SerializerInfo(nil), ns.SupportedMediaTypes()...)
 	for i := range infos {
