@@ -214,7 +214,7 @@ func run(ctx context.Context, o options) error {
 	// how a leader that lost its lease stops writing at once.
 	limiter := prioritylimit.New(cfg.QPS, cfg.Burst)
 	defer limiter.Stop()
-	cfg.RateLimiter = limiter
+	limitRequests(cfg, limiter, m.ObserveRateLimiter)
 	client, err := newClient(cfg)
 	if err != nil {
 		return err
@@ -278,6 +278,14 @@ func run(ctx context.Context, o options) error {
 		err = fmt.Errorf("the API server rejected our credentials (401 Unauthorized), so the lease could not be renewed: %w", err)
 	}
 	return err
+}
+
+// limitRequests makes every request of the clients made from cfg wait for
+// l in their transport (see prioritylimit.Limiter.Transport); QPS -1 keeps
+// client-go from adding a limiter of its own.
+func limitRequests(cfg *rest.Config, l *prioritylimit.Limiter, observe func(method string, waited time.Duration)) {
+	cfg.Wrap(l.Transport(observe))
+	cfg.QPS, cfg.RateLimiter = -1, nil
 }
 
 // newClient is a clientset whose core/v1 client, over protobuf, trims pods

@@ -27,6 +27,7 @@ func (m *Metrics) RegisterClientGo() {
 		Buckets: prometheus.ExponentialBucketsRange(0.001, 60, 17),
 	}, []string{"verb"})
 	m.Registry.MustRegister(latency, results, limiter)
+	m.limiterWait = limiter
 	clientmetrics.Register(clientmetrics.RegisterOpts{
 		RequestLatency:     latencyAdapter{latency},
 		RequestResult:      resultAdapter{results},
@@ -44,6 +45,15 @@ type resultAdapter struct{ c *prometheus.CounterVec }
 
 func (a resultAdapter) Increment(_ context.Context, code, method, host string) {
 	a.c.WithLabelValues(code, method, host).Inc()
+}
+
+// ObserveRateLimiter records in client-go's rate limiter metric a wait
+// for a limiter client-go does not know of (prioritylimit's transport).
+// It does nothing before RegisterClientGo.
+func (m *Metrics) ObserveRateLimiter(method string, waited time.Duration) {
+	if m.limiterWait != nil {
+		m.limiterWait.WithLabelValues(method).Observe(waited.Seconds())
+	}
 }
 
 type limiterAdapter struct{ h *prometheus.HistogramVec }

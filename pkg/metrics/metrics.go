@@ -40,8 +40,9 @@ type Metrics struct {
 	ShadowPlanned    *prometheus.GaugeVec
 	DaemonSetPods    *prometheus.GaugeVec
 
-	pending atomic.Pointer[func() (int, int)]
-	refused *refusals
+	pending     atomic.Pointer[func() (int, int)]
+	refused     *refusals
+	limiterWait *prometheus.HistogramVec // set by RegisterClientGo
 }
 
 // New registers every metric on a fresh registry. pending (or a later
