@@ -87,6 +87,7 @@ func main() {
 				check(err)
 				r.Updates = append(r.Updates, res)
 				log.Printf("update %s", res)
+				check(writeTimeline(*out, res))
 			}
 		}
 	}

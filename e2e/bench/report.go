@@ -195,3 +195,18 @@ func text(img *image.RGBA, x, y int, s string) {
 	d := &font.Drawer{Dst: img, Src: image.Black, Face: basicfont.Face7x13, Dot: fixed.P(x, y)}
 	d.DrawString(s)
 }
+
+// writeTimeline writes an update's pod events as CSV (seconds from the
+// patch, event), one file per controller and limits.
+func writeTimeline(dir string, u updateResult) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	var b strings.Builder
+	b.WriteString("seconds,event\n")
+	for _, e := range u.Timeline {
+		fmt.Fprintf(&b, "%.3f,%s\n", e.At.Seconds(), e.What)
+	}
+	name := fmt.Sprintf("update-timeline-%s-%s.csv", strings.ReplaceAll(u.Controller, " ", "-"), strings.Fields(u.Limits)[0])
+	return os.WriteFile(filepath.Join(dir, name), []byte(b.String()), 0o644)
+}

@@ -573,6 +573,89 @@ type updateResult struct {
 	Nodes              int
 	Took               time.Duration
 	Cost               cost
+	// Timeline is every pod event of the update, from the patch on: where
+	// two controllers' times differ, it shows in which phase.
+	Timeline []podEvent
+}
+
+// podEvent is a step of one pod as a watch saw it: "created", "deleting"
+// (its deletionTimestamp set), "gone" or "ready".
+type podEvent struct {
+	At   time.Duration
+	What string
+}
+
+// timeline records the pod events of ns from now on.
+type timeline struct {
+	mu     sync.Mutex
+	start  time.Time
+	events []podEvent
+	seen   map[types.UID]map[string]bool
+}
+
+func watchTimeline(ctx context.Context, c kubernetes.Interface, ns string) (*timeline, error) {
+	tl := &timeline{seen: map[types.UID]map[string]bool{}}
+	factory := informers.NewSharedInformerFactoryWithOptions(c, 0, informers.WithNamespace(ns))
+	inf := factory.Core().V1().Pods().Informer()
+	note := func(p *v1.Pod, what string) {
+		tl.mu.Lock()
+		defer tl.mu.Unlock()
+		if tl.seen[p.UID] == nil {
+			tl.seen[p.UID] = map[string]bool{}
+		}
+		if tl.seen[p.UID][what] {
+			return
+		}
+		tl.seen[p.UID][what] = true
+		if !tl.start.IsZero() { // before it, the state the update starts from
+			tl.events = append(tl.events, podEvent{time.Since(tl.start), what})
+		}
+	}
+	seen := func(obj any) {
+		p, ok := obj.(*v1.Pod)
+		if !ok {
+			return
+		}
+		note(p, "created")
+		if p.DeletionTimestamp != nil {
+			note(p, "deleting")
+		}
+		if podReady(p) {
+			note(p, "ready")
+		}
+	}
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    seen,
+		UpdateFunc: func(_, obj any) { seen(obj) },
+		DeleteFunc: func(obj any) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			if p, ok := obj.(*v1.Pod); ok {
+				note(p, "gone")
+			}
+		},
+	}); err != nil {
+		return nil, err
+	}
+	factory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+		return nil, ctx.Err()
+	}
+	return tl, nil
+}
+
+// begin starts the clock: pods already seen count as created before it.
+func (tl *timeline) begin() {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	tl.start = time.Now()
+}
+
+func (tl *timeline) list() []podEvent {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	return append([]podEvent(nil), tl.events...)
 }
 
 func (r updateResult) String() string {
@@ -618,15 +701,23 @@ func runUpdate(ctx context.Context, ctrl controller, lim limits, n int) (updateR
 	if err := b.WaitFor(ctx, 30*time.Minute, "the first rollout", done); err != nil {
 		return res, err
 	}
+	tctx, stopTimeline := context.WithCancel(ctx)
+	defer stopTimeline()
+	tl, err := watchTimeline(tctx, b.Client, "my-kube")
+	if err != nil {
+		return res, err
+	}
 	before := requestCounts(ctx, b)
 	cpu0, _ := procCost(p.Pid())
 	start := time.Now()
+	tl.begin()
 	patch := []byte(`{"spec":{"template":{"spec":{"containers":[{"name":"fluentd-elasticsearch","image":"gcr.io/google-containers/fluentd-elasticsearch:1.21"}]}}}}`)
 	if _, err := b.Client.AppsV1().DaemonSets("my-kube").Patch(ctx, ds.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		return res, err
 	}
 	err = b.WaitFor(ctx, 30*time.Minute, "the rolling update", done)
 	res.Took = time.Since(start)
+	res.Timeline = tl.list()
 	cpu1, rss := procCost(p.Pid())
 	res.Cost = cost{CPUSeconds: cpu1 - cpu0, PeakRSSMiB: rss, Requests: diff(requestCounts(ctx, b), before)}
 	return res, err
