@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -36,7 +37,10 @@ func main() {
 	limitNames := flag.String("limits", "default,raised", "client limits to run with (comma list of default,raised)")
 	flag.StringVar(&profileDir, "profile", "", "if set, save a CPU profile of our controller from the start of each rollout here")
 	flag.IntVar(&profileSeconds, "profile-seconds", 10, "length of each CPU profile")
+	extra := flag.String("ours-args", "", "extra flags for our controller, space-separated (for experiments)")
+	controllers := flag.String("controllers", "ours,built-in", "controllers to run (comma list of ours,built-in)")
 	flag.Parse()
+	oursArgs = strings.Fields(*extra)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -63,6 +67,9 @@ func main() {
 			continue
 		}
 		for _, ctrl := range controllersAll {
+			if !slices.Contains(strings.Split(*controllers, ","), ctrl.Name) {
+				continue
+			}
 			if want("rollout") {
 				for _, n := range counts {
 					for _, b := range []bool{false, true} {
@@ -137,10 +144,15 @@ func startOurs(ctx context.Context, b *bed.Bed, lim limits) (*bed.Proc, error) {
 		health = fmt.Sprintf("127.0.0.1:%d", port)
 		profileAddr = health
 	}
-	return b.StartController(bin, "daemonset-controller", b.Kubeconfig, "--leader-elect=false",
-		"--metrics-bind-address=0", "--health-probe-bind-address="+health, "--profiling="+strconv.FormatBool(profileDir != ""),
-		fmt.Sprintf("--kube-api-qps=%d", lim.QPS), fmt.Sprintf("--kube-api-burst=%d", lim.Burst))
+	args := []string{"--leader-elect=false",
+		"--metrics-bind-address=0", "--health-probe-bind-address=" + health, "--profiling=" + strconv.FormatBool(profileDir != ""),
+		fmt.Sprintf("--kube-api-qps=%d", lim.QPS), fmt.Sprintf("--kube-api-burst=%d", lim.Burst)}
+	return b.StartController(bin, "daemonset-controller", b.Kubeconfig, append(args, oursArgs...)...)
 }
+
+// oursArgs are extra flags for our controller (-ours-args), for
+// experiments such as another --burst-replicas.
+var oursArgs []string
 
 // profileDir and profileAddr: where CPU profiles go, and the health
 // address of our running controller (set by startOurs).
