@@ -68,7 +68,7 @@ func (c *Controller) act(ctx context.Context, ds *appsv1.DaemonSet, p plan.Plan,
 		"deleteLost", podNames(lost), "wantCreate", len(p.CreateOn))
 	// Expectations go first: the informer may report our pods before the
 	// API calls return.
-	c.expectations.Expect(key(ds), len(creates), uids)
+	c.expectations.Expect(key(ds), creates, uids)
 	createErr := c.createPods(ctx, ds, creates, hash, cut)
 	deleteErr := c.deletePods(ctx, ds, deletes, nil)
 	var zero int64
@@ -186,7 +186,7 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 		c.resume.Store(k, resumeAt{uid: ds.UID, batch: window, at: c.opts.Now()})
 	}
 	if skipped := len(nodes) - started; skipped > 0 {
-		c.expectations.LowerCreations(k, skipped)
+		c.expectations.CreationsSkipped(k, nodes[started:])
 		if stop != "canceled" {
 			c.metrics.Throttled.WithLabelValues(stop).Add(float64(skipped))
 		}
@@ -293,7 +293,7 @@ func (c *Controller) createPod(ctx context.Context, ds *appsv1.DaemonSet, templa
 		return nil
 	case apierrors.HasStatusCause(err, v1.NamespaceTerminatingCause):
 		// No event either: the namespace refuses those too.
-		c.expectations.CreationObserved(key(ds))
+		c.expectations.CreationObserved(key(ds), node)
 		return errNamespaceTerminating
 	case apierrors.IsTimeout(err) || apierrors.IsServerTimeout(err):
 		// The pod may exist: keep expecting it so it is not made twice
@@ -301,7 +301,7 @@ func (c *Controller) createPod(ctx context.Context, ds *appsv1.DaemonSet, templa
 		c.recorder.Eventf(ds, v1.EventTypeWarning, reasonFailedCreate, "Error creating: %v", err)
 		return fmt.Errorf("creating pod on node %s: %w", node, err)
 	}
-	c.expectations.CreationObserved(key(ds))
+	c.expectations.CreationObserved(key(ds), node)
 	c.recorder.Eventf(ds, v1.EventTypeWarning, reasonFailedCreate, "Error creating: %v", err)
 	return fmt.Errorf("creating pod on node %s: %w", node, err)
 }

@@ -26,7 +26,7 @@ func (c *Controller) addPod(obj interface{}) {
 	}
 	if ref := metav1.GetControllerOfNoCopy(pod); ref != nil {
 		if ds := c.resolve(pod.Namespace, ref); ds != nil {
-			c.expectations.CreationObserved(key(ds))
+			c.expectations.CreationObserved(key(ds), plan.TargetNode(pod))
 			c.queue.Add(key(ds))
 		}
 		return

@@ -48,7 +48,7 @@ func TestPodHandlers(t *testing.T) {
 	otherKey := ns + "/other"
 
 	// A pod we created shows up: one creation observed.
-	f.c.expectations.Expect(dsKey, 2, []types.UID{"uid-p1"})
+	f.c.expectations.Expect(dsKey, []string{"n1", "n2"}, []types.UID{"uid-p1"})
 	p1 := daemonPod(ds, "p1", "n1")
 	f.c.addPod(p1)
 	if c, _ := f.pending(); c != 1 {
@@ -98,8 +98,10 @@ func TestPodHandlers(t *testing.T) {
 	f.c.updatePod(stray, relabelled)
 	checkQueue(t, "orphan relabelled", f.c.queue, otherKey)
 
-	// Deletions, also as tombstones.
-	f.c.expectations.Expect(dsKey, 0, []types.UID{"uid-p2", "uid-p3"})
+	// Deletions, also as tombstones (expectations afresh: Expect adds to
+	// the ones still outstanding above).
+	f.c.expectations.Forget(dsKey)
+	f.c.expectations.Expect(dsKey, nil, []types.UID{"uid-p2", "uid-p3"})
 	f.c.deletePod(daemonPod(ds, "p2", "n1"))
 	f.c.deletePod(cache.DeletedFinalStateUnknown{Key: ns + "/p3", Obj: daemonPod(ds, "p3", "n1")})
 	if !f.c.expectations.Satisfied(dsKey) {
@@ -114,7 +116,7 @@ func TestPodAddedWhileTerminatingIsADeletion(t *testing.T) {
 	f := newFixture(t, Options{})
 	ds := newDaemonSet()
 	f.add(ds)
-	f.c.expectations.Expect(dsKey, 1, []types.UID{"uid-p"})
+	f.c.expectations.Expect(dsKey, []string{"n1"}, []types.UID{"uid-p"})
 	pod := daemonPod(ds, "p", "n1")
 	now := metav1.NewTime(start)
 	pod.DeletionTimestamp = &now
@@ -251,7 +253,7 @@ func TestDaemonSetDeletedForgetsExpectations(t *testing.T) {
 		"deleted":   ds,
 		"tombstone": cache.DeletedFinalStateUnknown{Key: dsKey, Obj: ds},
 	} {
-		f.c.expectations.Expect(dsKey, 3, []types.UID{"uid-p"})
+		f.c.expectations.Expect(dsKey, []string{"n1", "n2", "n3"}, []types.UID{"uid-p"})
 		f.c.deleteDaemonSet(obj)
 		if !f.c.expectations.Satisfied(dsKey) {
 			t.Errorf("%s: the old DaemonSet's expectations are still waited for", what)

@@ -83,7 +83,9 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 	// during observe could meet it while the plan is built from a cache that
 	// lacks that very pod, and a second pod would be created on its node
 	// (or a pod being deleted deleted again).
+	// The same holds for the nodes of creations not yet observed.
 	satisfied := c.expectations.Satisfied(k)
+	creatingOn, onlyCreating := c.expectations.CreatingOn(k)
 	obs, err := c.observe(ctx, ds, selector)
 	if err != nil {
 		return err
@@ -92,6 +94,9 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 	if c.shadow != nil {
 		c.shadowSync(ctx, ds, in)
 		return nil
+	}
+	if !satisfied && onlyCreating {
+		return c.createMore(ctx, ds, in, creatingOn)
 	}
 	if !satisfied {
 		// The cache has not caught up with our own writes: acting now could
@@ -120,6 +125,38 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 	historyErr := c.pruneHistory(ctx, ds, obs)
 	statusErr := c.writeStatus(ctx, ds, in, true)
 	return errors.Join(actErr, historyErr, statusErr)
+}
+
+// createMore is a sync while the cache has yet to show some of the
+// DaemonSet's own creations and nothing else is outstanding. Those
+// creations are all on nodes the expectations name, so pods are created
+// on the other nodes that need one: a rollout cut into batches by
+// --burst-replicas, or nodes joining one after another, need not wait for
+// the watch to catch up between batches. Nothing is deleted, and a rolling
+// update does not step, until it has.
+func (c *Controller) createMore(ctx context.Context, ds *appsv1.DaemonSet, in plan.Input, creatingOn map[string]bool) error {
+	k := key(ds)
+	var nodes []string
+	for _, n := range plan.Compute(in).CreateOn {
+		if !creatingOn[n] {
+			nodes = append(nodes, n)
+		}
+	}
+	var actErr error
+	if len(nodes) > 0 {
+		c.yielded.Delete(k)
+		_, actErr = c.act(ctx, ds, plan.Plan{CreateOn: nodes}, in.Hash)
+		c.yielded.Delete(k) // a yield has queued the DaemonSet again
+	} else {
+		c.metrics.Throttled.WithLabelValues("expectations").Inc()
+	}
+	// Look again when the expectations would expire, in case an event was lost.
+	c.queue.AddAfter(k, expectations.DefaultTTL+time.Second)
+	statusErr := c.writeStatus(ctx, ds, in, false)
+	if err := errors.Join(actErr, statusErr); err != nil {
+		return err
+	}
+	return errWaiting
 }
 
 // observation is what a sync reads from the caches.

@@ -23,6 +23,7 @@ import (
 
 	"github.com/daemonset-controller/daemonset-controller/pkg/expectations"
 	"github.com/daemonset-controller/daemonset-controller/pkg/history"
+	"github.com/daemonset-controller/daemonset-controller/pkg/plan"
 )
 
 // daemonTolerations are the automatic tolerations of a non-hostNetwork pod.
@@ -659,8 +660,9 @@ func TestSyncStatusWhileExpectationsPendingKeepsObservedGeneration(t *testing.T)
 	if err := f.indexer(changed).Update(changed); err != nil {
 		t.Fatal(err)
 	}
-	// Un-observe the pod so expectations stay unmet.
-	f.c.expectations.Expect(dsKey, 1, nil)
+	// Expectations stay unmet, with a deletion among them, so the sync
+	// only waits (see TestSyncCreatesMoreWhileCreationsPending).
+	f.c.expectations.Expect(dsKey, []string{"n1"}, []types.UID{"uid-unseen"})
 	f.client.ClearActions()
 
 	f.mustSync()
@@ -699,6 +701,61 @@ func TestSyncBurstReplicas(t *testing.T) {
 	}
 	if c, d := f.pending(); c != 2 || d != 2 {
 		t.Errorf("pending = (%d, %d), want (2, 2)", c, d)
+	}
+}
+
+// TestSyncCreatesMoreWhileCreationsPending: a sync whose only unmet
+// expectations are its own creations, not yet in the cache, creates on the
+// other nodes that need a pod, never on theirs, and deletes nothing until
+// the cache has caught up. Then every node has exactly one pod.
+func TestSyncCreatesMoreWhileCreationsPending(t *testing.T) {
+	f := newFixture(t, Options{BurstReplicas: 2})
+	ds := newDaemonSet()
+	f.add(ds)
+	for _, n := range []string{"a", "b", "c", "d", "e"} {
+		f.add(newNode(n, true))
+	}
+	f.add(newNode("x", false), daemonPod(ds, "p-x", "x")) // to delete
+
+	f.mustSync() // creates 2 and deletes 1 (the burst)
+	if c, d := f.pending(); c != 2 || d != 1 {
+		t.Fatalf("pending = (%d, %d), want (2, 1)", c, d)
+	}
+	f.mustSync() // a deletion is unmet too: only waits
+	if n := len(f.createdPods()); n != 2 {
+		t.Fatalf("created %d pods while a deletion was unmet, want still 2", n)
+	}
+	// The deletion is observed; the creations are not.
+	if err := f.indexer(&v1.Pod{}).Delete(daemonPod(ds, "p-x", "x")); err != nil {
+		t.Fatal(err)
+	}
+	f.c.deletePod(daemonPod(ds, "p-x", "x"))
+
+	f.mustSync() // the next 2, on other nodes
+	f.mustSync() // the last one
+	f.mustSync() // nothing left to create
+	created := map[string]int{}
+	for _, p := range f.createdPods() {
+		created[plan.TargetNode(p)]++
+	}
+	if want := map[string]int{"a": 1, "b": 1, "c": 1, "d": 1, "e": 1}; !reflect.DeepEqual(created, want) {
+		t.Fatalf("pods created per node %v, want %v", created, want)
+	}
+	if c, _ := f.pending(); c != 5 {
+		t.Errorf("pending creations %d, want all 5 until the cache shows them", c)
+	}
+	if n := len(f.deletedPods()); n != 1 {
+		t.Errorf("deleted %d pods, want 1", n)
+	}
+
+	f.catchUp()
+	f.client.ClearActions()
+	f.mustSync()
+	if n := len(f.createdPods()); n != 0 {
+		t.Errorf("created %d more pods once the cache caught up", n)
+	}
+	if !f.c.expectations.Satisfied(dsKey) {
+		t.Error("expectations unmet after the cache caught up")
 	}
 }
 
@@ -791,7 +848,7 @@ func TestSyncDaemonSetBeingDeleted(t *testing.T) {
 
 func TestSyncMissingDaemonSetForgetsExpectations(t *testing.T) {
 	f := newFixture(t, Options{})
-	f.c.expectations.Expect(dsKey, 3, nil)
+	f.c.expectations.Expect(dsKey, []string{"n1", "n2", "n3"}, nil)
 	f.mustSync()
 	if !f.c.expectations.Satisfied(dsKey) {
 		t.Error("expectations of a deleted DaemonSet were kept")

@@ -24,6 +24,8 @@ type Store struct {
 
 type entry struct {
 	creations int
+	// nodes are the nodes of the expected creations not yet observed.
+	nodes     map[string]struct{}
 	deletions map[types.UID]struct{}
 	since     time.Time
 }
@@ -36,29 +38,62 @@ func New(ttl time.Duration, now func() time.Time) *Store {
 	return &Store{entries: map[string]*entry{}, ttl: ttl, now: now}
 }
 
-// Expect records that creations pods will be created and the pods with
-// the given UIDs deleted for key. It replaces what key expected before.
-func (s *Store) Expect(key string, creations int, deletions []types.UID) {
-	e := &entry{creations: creations, deletions: make(map[types.UID]struct{}, len(deletions)), since: s.now()}
+// Expect records that pods will be created on nodes and the pods with the
+// given UIDs deleted for key. While key waits for earlier writes (see
+// CreatingOn) these are added to them; otherwise they replace what key
+// expected before, expired expectations included.
+func (s *Store) Expect(key string, nodes []string, deletions []types.UID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.entries[key]
+	if !ok || s.done(e) {
+		e = &entry{nodes: map[string]struct{}{}, deletions: map[types.UID]struct{}{}}
+		s.entries[key] = e
+	}
+	e.since = s.now()
+	e.creations += len(nodes)
+	for _, n := range nodes {
+		e.nodes[n] = struct{}{}
+	}
 	for _, uid := range deletions {
 		e.deletions[uid] = struct{}{}
 	}
-	s.mu.Lock()
-	s.entries[key] = e
-	s.mu.Unlock()
 }
 
-// CreationObserved records that one expected pod was created, or that its
-// creation failed or was skipped and will not be observed.
-func (s *Store) CreationObserved(key string) { s.LowerCreations(key, 1) }
+// CreationObserved records that a pod of key's was created on node (the
+// informer shows it), or that its creation there failed and will not be
+// observed.
+func (s *Store) CreationObserved(key, node string) { s.CreationsSkipped(key, []string{node}) }
 
-// LowerCreations lowers the creations key waits for by n.
-func (s *Store) LowerCreations(key string, n int) {
+// CreationsSkipped lowers the creations key waits for by those on nodes,
+// which were never attempted.
+func (s *Store) CreationsSkipped(key string, nodes []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e, ok := s.entries[key]; ok && e.creations > 0 {
-		e.creations = max(e.creations-n, 0)
+		e.creations = max(e.creations-len(nodes), 0)
+		for _, n := range nodes {
+			delete(e.nodes, n)
+		}
 	}
+}
+
+// CreatingOn returns the nodes of key's outstanding creations when they
+// are all it waits for, and have not expired: a sync may then create pods
+// on other nodes, since the creations it cannot see yet are all on these.
+// ok is false when deletions are outstanding as well, or nothing is.
+func (s *Store) CreatingOn(key string) (nodes map[string]bool, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, found := s.entries[key]
+	if !found || s.done(e) || len(e.deletions) > 0 {
+		return nil, false
+	}
+	nodes = make(map[string]bool, len(e.nodes))
+	for n := range e.nodes {
+		nodes[n] = true
+	}
+	return nodes, true
 }
 
 // DeletionObserved records that the pod with uid is gone or going, or that
@@ -77,13 +112,12 @@ func (s *Store) Satisfied(key string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.entries[key]
-	if !ok {
-		return true
-	}
-	if e.creations <= 0 && len(e.deletions) == 0 {
-		return true
-	}
-	return s.now().Sub(e.since) > s.ttl
+	return !ok || s.done(e)
+}
+
+// done reports whether e is met or expired. s.mu is held.
+func (s *Store) done(e *entry) bool {
+	return (e.creations <= 0 && len(e.deletions) == 0) || s.now().Sub(e.since) > s.ttl
 }
 
 // Pending returns the outstanding creations and deletions for key.

@@ -2,6 +2,7 @@ package expectations
 
 import (
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -32,6 +33,15 @@ func newStore() (*Store, *clock) {
 	return New(time.Minute, c.Now), c
 }
 
+// nodes returns n node names: n0, n1, ...
+func nodes(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("n%d", i)
+	}
+	return out
+}
+
 func checkPending(t *testing.T, s *Store, key string, creations, deletions int) {
 	t.Helper()
 	if c, d := s.Pending(key); c != creations || d != deletions {
@@ -46,9 +56,12 @@ func TestUnknownKeyIsSatisfied(t *testing.T) {
 	}
 	checkPending(t, s, "ns/ds", 0, 0)
 	// Observations for unknown keys are no-ops.
-	s.CreationObserved("ns/ds")
+	s.CreationObserved("ns/ds", "n1")
 	s.DeletionObserved("ns/ds", "u1")
-	s.LowerCreations("ns/ds", 3)
+	s.CreationsSkipped("ns/ds", nodes(3))
+	if _, ok := s.CreatingOn("ns/ds"); ok {
+		t.Error("CreatingOn an unknown key")
+	}
 	checkPending(t, s, "ns/ds", 0, 0)
 	if !s.Satisfied("ns/ds") {
 		t.Error("observations created expectations")
@@ -66,14 +79,15 @@ func TestExpectAndObserve(t *testing.T) {
 		satisfied bool
 	}{
 		{"nothing expected", 0, nil, func(*Store, string) {}, 0, 0, true},
-		{"creations outstanding", 3, nil, func(s *Store, k string) { s.CreationObserved(k) }, 2, 0, false},
-		{"all creations observed", 2, nil, func(s *Store, k string) { s.CreationObserved(k); s.CreationObserved(k) }, 0, 0, true},
+		{"creations outstanding", 3, nil, func(s *Store, k string) { s.CreationObserved(k, "n0") }, 2, 0, false},
+		{"all creations observed", 2, nil, func(s *Store, k string) { s.CreationObserved(k, "n1"); s.CreationObserved(k, "n0") }, 0, 0, true},
 		{"extra creation observed does not go negative", 1, nil, func(s *Store, k string) {
-			s.CreationObserved(k)
-			s.CreationObserved(k)
+			s.CreationObserved(k, "n0")
+			s.CreationObserved(k, "n0")
 		}, 0, 0, true},
-		{"LowerCreations", 5, nil, func(s *Store, k string) { s.LowerCreations(k, 3) }, 2, 0, false},
-		{"LowerCreations below zero stops at zero", 2, nil, func(s *Store, k string) { s.LowerCreations(k, 7) }, 0, 0, true},
+		{"a creation observed on another node still counts", 1, nil, func(s *Store, k string) { s.CreationObserved(k, "elsewhere") }, 0, 0, true},
+		{"CreationsSkipped", 5, nil, func(s *Store, k string) { s.CreationsSkipped(k, nodes(3)) }, 2, 0, false},
+		{"CreationsSkipped below zero stops at zero", 2, nil, func(s *Store, k string) { s.CreationsSkipped(k, nodes(7)) }, 0, 0, true},
 		{"deletions outstanding", 0, []types.UID{"a", "b"}, func(s *Store, k string) { s.DeletionObserved(k, "a") }, 0, 1, false},
 		{"all deletions observed", 0, []types.UID{"a", "b"}, func(s *Store, k string) {
 			s.DeletionObserved(k, "b")
@@ -85,17 +99,17 @@ func TestExpectAndObserve(t *testing.T) {
 			s.DeletionObserved(k, "a")
 		}, 0, 1, false},
 		{"duplicate UIDs are one deletion", 0, []types.UID{"a", "a"}, func(s *Store, k string) { s.DeletionObserved(k, "a") }, 0, 0, true},
-		{"creations and deletions both needed", 1, []types.UID{"a"}, func(s *Store, k string) { s.CreationObserved(k) }, 0, 1, false},
+		{"creations and deletions both needed", 1, []types.UID{"a"}, func(s *Store, k string) { s.CreationObserved(k, "n0") }, 0, 1, false},
 		{"creations and deletions all observed", 1, []types.UID{"a"}, func(s *Store, k string) {
 			s.DeletionObserved(k, "a")
-			s.CreationObserved(k)
+			s.CreationObserved(k, "n0")
 		}, 0, 0, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, _ := newStore()
 			const key = "ns/ds"
-			s.Expect(key, tt.creations, tt.deletions)
+			s.Expect(key, nodes(tt.creations), tt.deletions)
 			tt.observe(s, key)
 			checkPending(t, s, key, tt.wantC, tt.wantD)
 			if got := s.Satisfied(key); got != tt.satisfied {
@@ -105,22 +119,79 @@ func TestExpectAndObserve(t *testing.T) {
 	}
 }
 
-func TestExpectReplacesPrevious(t *testing.T) {
-	s, _ := newStore()
-	s.Expect("k", 5, []types.UID{"a"})
-	s.Expect("k", 1, nil)
+// TestExpectAddsWhileWaiting: expectations made while earlier ones are
+// outstanding add to them; met or expired ones are replaced.
+func TestExpectAddsWhileWaiting(t *testing.T) {
+	s, clk := newStore()
+	s.Expect("k", []string{"a", "b"}, []types.UID{"x"})
+	s.Expect("k", []string{"c"}, []types.UID{"y"})
+	checkPending(t, s, "k", 3, 2)
+
+	// Met: replaced.
+	s.CreationsSkipped("k", []string{"a", "b", "c"})
+	s.DeletionObserved("k", "x")
+	s.DeletionObserved("k", "y")
+	s.Expect("k", []string{"d"}, nil)
 	checkPending(t, s, "k", 1, 0)
-	s.CreationObserved("k")
+	if nodes, _ := s.CreatingOn("k"); !reflect.DeepEqual(nodes, map[string]bool{"d": true}) {
+		t.Errorf("CreatingOn = %v after met expectations were replaced, want only d", nodes)
+	}
+
+	// Expired: replaced, and the clock restarts.
+	clk.Advance(time.Minute + time.Nanosecond)
+	s.Expect("k", []string{"e"}, nil)
+	checkPending(t, s, "k", 1, 0)
+	if nodes, ok := s.CreatingOn("k"); !ok || !reflect.DeepEqual(nodes, map[string]bool{"e": true}) {
+		t.Errorf("CreatingOn = %v, %v after expired expectations were replaced, want only e", nodes, ok)
+	}
+	s.CreationObserved("k", "e")
 	if !s.Satisfied("k") {
 		t.Error("not satisfied after the replacing expectations were met")
 	}
 }
 
+// TestCreatingOn: the nodes of unobserved creations are named only while
+// creations are all a key waits for.
+func TestCreatingOn(t *testing.T) {
+	s, clk := newStore()
+	s.Expect("k", []string{"a", "b", "c"}, nil)
+	s.CreationObserved("k", "a")
+	s.CreationsSkipped("k", []string{"c"})
+	nodes, ok := s.CreatingOn("k")
+	if want := map[string]bool{"b": true}; !ok || !reflect.DeepEqual(nodes, want) {
+		t.Fatalf("CreatingOn = %v, %v; want %v, true", nodes, ok, want)
+	}
+	nodes["z"] = true // a copy: the caller may not change the store
+	if again, _ := s.CreatingOn("k"); again["z"] {
+		t.Error("CreatingOn handed out the store's own set")
+	}
+
+	s.Expect("k", nil, []types.UID{"x"})
+	if _, ok := s.CreatingOn("k"); ok {
+		t.Error("CreatingOn while a deletion is outstanding")
+	}
+	s.DeletionObserved("k", "x")
+	if _, ok := s.CreatingOn("k"); !ok {
+		t.Error("not CreatingOn once only creations are left")
+	}
+
+	clk.Advance(time.Minute + time.Nanosecond)
+	if _, ok := s.CreatingOn("k"); ok {
+		t.Error("CreatingOn after the expectations expired: a full sync is due")
+	}
+
+	s.Expect("m", []string{"a"}, nil)
+	s.CreationObserved("m", "a")
+	if _, ok := s.CreatingOn("m"); ok {
+		t.Error("CreatingOn with nothing outstanding")
+	}
+}
+
 func TestKeysAreIndependent(t *testing.T) {
 	s, _ := newStore()
-	s.Expect("a", 1, nil)
-	s.Expect("b", 0, []types.UID{"x"})
-	s.CreationObserved("b")
+	s.Expect("a", []string{"n"}, nil)
+	s.Expect("b", nil, []types.UID{"x"})
+	s.CreationObserved("b", "n")
 	s.DeletionObserved("a", "x")
 	checkPending(t, s, "a", 1, 0)
 	checkPending(t, s, "b", 0, 1)
@@ -128,7 +199,7 @@ func TestKeysAreIndependent(t *testing.T) {
 
 func TestTTL(t *testing.T) {
 	s, clk := newStore()
-	s.Expect("k", 1, []types.UID{"a"})
+	s.Expect("k", []string{"n"}, []types.UID{"a"})
 	clk.Advance(time.Minute)
 	if s.Satisfied("k") {
 		t.Error("satisfied exactly at the TTL; want only after it")
@@ -141,7 +212,7 @@ func TestTTL(t *testing.T) {
 	checkPending(t, s, "k", 1, 1)
 
 	// New expectations restart the clock.
-	s.Expect("k", 1, nil)
+	s.Expect("k", []string{"n"}, nil)
 	if s.Satisfied("k") {
 		t.Error("fresh expectations are satisfied")
 	}
@@ -153,9 +224,9 @@ func TestTTL(t *testing.T) {
 
 func TestObservationsDoNotExtendTTL(t *testing.T) {
 	s, clk := newStore()
-	s.Expect("k", 3, nil)
+	s.Expect("k", nodes(3), nil)
 	clk.Advance(50 * time.Second)
-	s.CreationObserved("k")
+	s.CreationObserved("k", "n0")
 	clk.Advance(11 * time.Second)
 	if !s.Satisfied("k") {
 		t.Error("an observation reset the TTL")
@@ -164,7 +235,7 @@ func TestObservationsDoNotExtendTTL(t *testing.T) {
 
 func TestForget(t *testing.T) {
 	s, _ := newStore()
-	s.Expect("k", 2, []types.UID{"a"})
+	s.Expect("k", nodes(2), []types.UID{"a"})
 	s.Forget("k")
 	if !s.Satisfied("k") {
 		t.Error("not satisfied after Forget")
@@ -178,7 +249,7 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("DefaultTTL = %v, want 5m as upstream", DefaultTTL)
 	}
 	s := New(DefaultTTL, nil) // nil clock means time.Now
-	s.Expect("k", 1, nil)
+	s.Expect("k", nodes(1), nil)
 	if s.Satisfied("k") {
 		t.Error("satisfied right after Expect with the real clock")
 	}
@@ -194,19 +265,19 @@ func TestConcurrentUse(t *testing.T) {
 		for i := range uids {
 			uids[i] = types.UID(fmt.Sprintf("%d-%d", k, i))
 		}
-		s.Expect(fmt.Sprint(k), perKey, uids)
+		s.Expect(fmt.Sprint(k), nodes(perKey), uids)
 	}
 	var wg sync.WaitGroup
 	for k := range keys {
 		key := fmt.Sprint(k)
 		for i := range perKey {
-			wg.Go(func() { s.CreationObserved(key) })
+			wg.Go(func() { s.CreationObserved(key, fmt.Sprintf("n%d", i)); s.CreatingOn(key) })
 			wg.Go(func() { s.DeletionObserved(key, types.UID(fmt.Sprintf("%d-%d", k, i))) })
 			wg.Go(func() { s.Satisfied(key); s.Pending(key) })
 		}
 	}
 	wg.Go(func() { clk.Advance(time.Second) })
-	wg.Go(func() { s.Expect("other", 1, nil); s.LowerCreations("other", 1); s.Forget("other") })
+	wg.Go(func() { s.Expect("other", nodes(1), nil); s.CreationsSkipped("other", nodes(1)); s.Forget("other") })
 	wg.Wait()
 	for k := range keys {
 		checkPending(t, s, fmt.Sprint(k), 0, 0)
