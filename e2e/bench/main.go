@@ -173,6 +173,10 @@ func profile(name string) {
 			return
 		}
 		defer resp.Body.Close()
+		if err := os.MkdirAll(profileDir, 0o755); err != nil {
+			log.Printf("profile %s: %v", name, err)
+			return
+		}
 		f, err := os.Create(filepath.Join(profileDir, name+".pprof"))
 		if err != nil {
 			log.Printf("profile %s: %v", name, err)
