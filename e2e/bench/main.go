@@ -38,7 +38,7 @@ func main() {
 	flag.StringVar(&profileDir, "profile", "", "if set, save a CPU profile of our controller from the start of each rollout here")
 	flag.IntVar(&profileSeconds, "profile-seconds", 10, "length of each CPU profile")
 	extra := flag.String("ours-args", "", "extra flags for our controller, space-separated (for experiments)")
-	controllers := flag.String("controllers", "ours,built-in", "controllers to run (comma list of ours,built-in)")
+	controllers := flag.String("controllers", "ours,built-in,plain", "controllers to run (comma list of ours,built-in,plain: the plain-client baseline, at raised limits)")
 	flag.Parse()
 	oursArgs = strings.Fields(*extra)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -54,7 +54,8 @@ func main() {
 	}
 	want := func(name string) bool { return *only == "" || strings.Contains(*only, name) }
 	r := &report{Started: time.Now()}
-	if want("rollout") {
+	// The plain client is the baseline for raised limits only.
+	if want("rollout") && strings.Contains(*limitNames, "raised") && slices.Contains(strings.Split(*controllers, ","), "plain") {
 		for _, n := range counts {
 			res, err := runPlain(ctx, n)
 			check(err)
