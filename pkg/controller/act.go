@@ -67,8 +67,8 @@ func (c *Controller) act(ctx context.Context, ds *appsv1.DaemonSet, p plan.Plan,
 	klog.FromContext(ctx).V(2).Info("Acting on plan", "create", len(creates), "delete", podNames(deletes),
 		"deleteLost", podNames(lost), "wantCreate", len(p.CreateOn))
 	// Expectations go first: the informer may report our pods before the
-	// API calls return.
-	c.expectations.Expect(key(ds), creates, uids)
+	// API calls return. Each creation is expected as it starts (createPods).
+	c.expectations.Expect(key(ds), nil, uids)
 	createErr := c.createPods(ctx, ds, creates, hash, cut)
 	deleteErr := c.deletePods(ctx, ds, deletes, nil)
 	var zero int64
@@ -163,6 +163,7 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 			node := nodes[started]
 			started++
 			inFlight++
+			c.expectations.Expect(k, []string{node}, nil)
 			go func() { results <- c.createPod(ctx, ds, template, node) }()
 			continue
 		}
@@ -186,7 +187,6 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 		c.resume.Store(k, resumeAt{uid: ds.UID, batch: window, at: c.opts.Now()})
 	}
 	if skipped := len(nodes) - started; skipped > 0 {
-		c.expectations.CreationsSkipped(k, nodes[started:])
 		if stop != "canceled" {
 			c.metrics.Throttled.WithLabelValues(stop).Add(float64(skipped))
 		}
@@ -267,6 +267,18 @@ func refused(err error) bool {
 	return apierrors.IsForbidden(err) || apierrors.IsInvalid(err) || apierrors.IsBadRequest(err)
 }
 
+// mayExist reports whether a failed creation may have made its pod all the
+// same: the API server timed out (the pod may be committed, or be still
+// in admission), or no answer came at all (a connection lost mid-request).
+// Any other answer of the API server means the pod was not created.
+func mayExist(err error) bool {
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) {
+		return !errors.Is(err, prioritylimit.ErrStopped) // never sent
+	}
+	return apierrors.IsTimeout(err) || apierrors.IsServerTimeout(err)
+}
+
 // errNamespaceTerminating is a creation refused because the namespace is
 // being deleted: not a failure (the DaemonSet goes with its namespace, and
 // nothing is lost), but nothing else can be created there either.
@@ -295,9 +307,9 @@ func (c *Controller) createPod(ctx context.Context, ds *appsv1.DaemonSet, templa
 		// No event either: the namespace refuses those too.
 		c.expectations.CreationObserved(key(ds), node)
 		return errNamespaceTerminating
-	case apierrors.IsTimeout(err) || apierrors.IsServerTimeout(err):
+	case mayExist(err):
 		// The pod may exist: keep expecting it so it is not made twice
-		// (the sync looks again when the expectation expires).
+		// (its node is left alone until the expectation expires).
 		c.recorder.Eventf(ds, v1.EventTypeWarning, reasonFailedCreate, "Error creating: %v", err)
 		return fmt.Errorf("creating pod on node %s: %w", node, err)
 	}

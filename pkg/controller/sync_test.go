@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"reflect"
@@ -19,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/daemonset-controller/daemonset-controller/pkg/expectations"
@@ -706,8 +708,9 @@ func TestSyncBurstReplicas(t *testing.T) {
 
 // TestSyncCreatesMoreWhileCreationsPending: a sync whose only unmet
 // expectations are its own creations, not yet in the cache, creates on the
-// other nodes that need a pod, never on theirs, and deletes nothing until
-// the cache has caught up. Then every node has exactly one pod.
+// other nodes that need a pod, never on theirs, and deletes nothing and
+// does not step a rollout until the cache has caught up. Then every node
+// has exactly one pod.
 func TestSyncCreatesMoreWhileCreationsPending(t *testing.T) {
 	f := newFixture(t, Options{BurstReplicas: 2})
 	ds := newDaemonSet()
@@ -725,11 +728,13 @@ func TestSyncCreatesMoreWhileCreationsPending(t *testing.T) {
 	if n := len(f.createdPods()); n != 2 {
 		t.Fatalf("created %d pods while a deletion was unmet, want still 2", n)
 	}
-	// The deletion is observed; the creations are not.
+	// The deletion is observed; the creations are not. Meanwhile another
+	// pod turns up on a node that should not run one.
 	if err := f.indexer(&v1.Pod{}).Delete(daemonPod(ds, "p-x", "x")); err != nil {
 		t.Fatal(err)
 	}
 	f.c.deletePod(daemonPod(ds, "p-x", "x"))
+	f.add(newNode("y", false), daemonPod(ds, "p-y", "y"))
 
 	f.mustSync() // the next 2, on other nodes
 	f.mustSync() // the last one
@@ -744,8 +749,8 @@ func TestSyncCreatesMoreWhileCreationsPending(t *testing.T) {
 	if c, _ := f.pending(); c != 5 {
 		t.Errorf("pending creations %d, want all 5 until the cache shows them", c)
 	}
-	if n := len(f.deletedPods()); n != 1 {
-		t.Errorf("deleted %d pods, want 1", n)
+	if got := f.deletedPods(); len(got) != 1 {
+		t.Errorf("deleted %v while creations were unseen, want only p-x", got)
 	}
 
 	f.catchUp()
@@ -754,8 +759,96 @@ func TestSyncCreatesMoreWhileCreationsPending(t *testing.T) {
 	if n := len(f.createdPods()); n != 0 {
 		t.Errorf("created %d more pods once the cache caught up", n)
 	}
-	if !f.c.expectations.Satisfied(dsKey) {
-		t.Error("expectations unmet after the cache caught up")
+	if got := f.deletedPods(); len(got) != 1 {
+		t.Errorf("deleted %v once the cache caught up, want p-y", got)
+	}
+}
+
+// TestSyncCreatesMoreDoesNotStepTheRollout: while creations are unseen, a
+// rolling update deletes no old pod, even with room under maxUnavailable.
+func TestSyncCreatesMoreDoesNotStepTheRollout(t *testing.T) {
+	f := newFixture(t, Options{})
+	ds := newDaemonSet(func(ds *appsv1.DaemonSet) {
+		three := intstr.FromInt32(3)
+		ds.Spec.UpdateStrategy = appsv1.DaemonSetUpdateStrategy{Type: appsv1.RollingUpdateDaemonSetStrategyType,
+			RollingUpdate: &appsv1.RollingUpdateDaemonSet{MaxUnavailable: &three}}
+	})
+	f.add(ds, newNode("a", true), newNode("b", true), newNode("c", true),
+		daemonPod(ds, "old-b", "b", withLabels("app", "agent", appsv1.DefaultDaemonSetUniqueLabelKey, "old")),
+		daemonPod(ds, "old-c", "c", withLabels("app", "agent", appsv1.DefaultDaemonSetUniqueLabelKey, "old")))
+	f.c.expectations.Expect(dsKey, []string{"a"}, nil) // a's pod is on its way
+	f.mustSync()
+	if got := f.deletedPods(); len(got) != 0 {
+		t.Errorf("the rollout stepped (deleted %v) while a creation was unseen", got)
+	}
+	if n := len(f.createdPods()); n != 0 {
+		t.Errorf("created %d pods; a's is on its way, b and c have theirs", n)
+	}
+	f.c.expectations.CreationObserved(dsKey, "a") // as if it showed up
+	f.add(daemonPod(ds, "new-a", "a"))
+	f.mustSync()
+	if got := f.deletedPods(); len(got) != 2 {
+		t.Errorf("deleted %v once the cache caught up, want both old pods (maxUnavailable 3)", got)
+	}
+}
+
+// TestSyncCreateOutcomeUnknown: a creation that got no answer may have made
+// its pod, so its node gets no second one until the pod shows up or the
+// expectation expires; a creation the API server refused is retried.
+func TestSyncCreateOutcomeUnknown(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		err     error
+		retried bool // on the next sync, with other creations still unseen
+	}{
+		{"connection lost", errors.New("http2: client connection lost"), false},
+		{"timeout", apierrors.NewTimeoutError("admission took too long", 1), false},
+		{"refused by a webhook", apierrors.NewInternalError(errors.New("failed calling webhook")), true},
+		{"quota", apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "", errors.New("exceeded quota")), true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, Options{})
+			ds := newDaemonSet()
+			f.add(ds, newNode("a", true), newNode("b", true))
+			var failed atomic.Bool
+			f.client.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+				pod := a.(k8stesting.CreateAction).GetObject().(*v1.Pod)
+				if plan.TargetNode(pod) == "b" && failed.CompareAndSwap(false, true) {
+					return true, nil, tt.err
+				}
+				return false, nil, nil
+			})
+			// Creation calls for node b, the failed one included.
+			callsOnB := func() int {
+				n := 0
+				for _, p := range f.createdPods() {
+					if plan.TargetNode(p) == "b" {
+						n++
+					}
+				}
+				return n
+			}
+			_ = f.sync() // a created, b failed
+			f.c.createBackoff.reset(string(ds.UID))
+			f.mustSync() // a still unseen
+			if retried := callsOnB() == 2; retried != tt.retried || callsOnB() > 2 {
+				t.Fatalf("%d creation calls for b; want retried %v", callsOnB(), tt.retried)
+			}
+			if tt.retried {
+				return
+			}
+			f.catchUp() // a shows up; b's pod never does
+			f.client.ClearActions()
+			f.mustSync()
+			if n := callsOnB(); n != 0 {
+				t.Fatalf("%d creation calls for b before its expectation expired, want none", n)
+			}
+			f.clock.Advance(expectations.DefaultTTL + time.Second)
+			f.mustSync()
+			if n := callsOnB(); n != 1 {
+				t.Errorf("%d creation calls for b after its expectation expired, want 1", n)
+			}
+		})
 	}
 }
 

@@ -1,6 +1,11 @@
 // Package expectations remembers the pod creations and deletions a
 // controller has asked for and not yet seen in its informer cache, so a
 // stale cache never makes it create or delete a second time.
+//
+// Creations are remembered by node and deletions by pod UID, each with its
+// own clock: one that is never observed (a watch event lost, a creation
+// whose outcome is unknown and that did not happen) stops blocking its key
+// after the TTL, however many expectations are added after it.
 package expectations
 
 import (
@@ -10,8 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// DefaultTTL is how long unmet expectations block a key before they are
-// assumed lost (a watch event that never came) and the key is synced anyway.
+// DefaultTTL is how long an unmet expectation blocks its key before it is
+// assumed lost (a watch event that never came) and dropped.
 const DefaultTTL = 5 * time.Minute
 
 // Store holds expectations per controller key. It is safe for concurrent use.
@@ -22,12 +27,10 @@ type Store struct {
 	now     func() time.Time
 }
 
+// entry is what one key waits for, each item with the time it was expected.
 type entry struct {
-	creations int
-	// nodes are the nodes of the expected creations not yet observed.
-	nodes     map[string]struct{}
-	deletions map[types.UID]struct{}
-	since     time.Time
+	creations map[string]time.Time // by node
+	deletions map[types.UID]time.Time
 }
 
 // New returns an empty Store. now may be nil for time.Now.
@@ -38,62 +41,35 @@ func New(ttl time.Duration, now func() time.Time) *Store {
 	return &Store{entries: map[string]*entry{}, ttl: ttl, now: now}
 }
 
-// Expect records that pods will be created on nodes and the pods with the
-// given UIDs deleted for key. While key waits for earlier writes (see
-// CreatingOn) these are added to them; otherwise they replace what key
-// expected before, expired expectations included.
+// Expect records that key's pods will be created on nodes and the pods with
+// the given UIDs deleted, in addition to what it already waits for. An item
+// expected again starts its clock again.
 func (s *Store) Expect(key string, nodes []string, deletions []types.UID) {
+	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.entries[key]
-	if !ok || s.done(e) {
-		e = &entry{nodes: map[string]struct{}{}, deletions: map[types.UID]struct{}{}}
+	if !ok {
+		e = &entry{creations: map[string]time.Time{}, deletions: map[types.UID]time.Time{}}
 		s.entries[key] = e
 	}
-	e.since = s.now()
-	e.creations += len(nodes)
 	for _, n := range nodes {
-		e.nodes[n] = struct{}{}
+		e.creations[n] = now
 	}
 	for _, uid := range deletions {
-		e.deletions[uid] = struct{}{}
+		e.deletions[uid] = now
 	}
 }
 
-// CreationObserved records that a pod of key's was created on node (the
-// informer shows it), or that its creation there failed and will not be
-// observed.
-func (s *Store) CreationObserved(key, node string) { s.CreationsSkipped(key, []string{node}) }
-
-// CreationsSkipped lowers the creations key waits for by those on nodes,
-// which were never attempted.
-func (s *Store) CreationsSkipped(key string, nodes []string) {
+// CreationObserved records that key's pod on node was created (the
+// informer shows it), or that its creation failed and will not be observed.
+// A pod on a node key did not expect one on changes nothing.
+func (s *Store) CreationObserved(key, node string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e, ok := s.entries[key]; ok && e.creations > 0 {
-		e.creations = max(e.creations-len(nodes), 0)
-		for _, n := range nodes {
-			delete(e.nodes, n)
-		}
+	if e, ok := s.entries[key]; ok {
+		delete(e.creations, node)
 	}
-}
-
-// CreatingOn returns the nodes of key's outstanding creations when they
-// are all it waits for, and have not expired: a sync may then create pods
-// on other nodes, since the creations it cannot see yet are all on these.
-// ok is false when deletions are outstanding as well, or nothing is.
-func (s *Store) CreatingOn(key string) (nodes map[string]bool, ok bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e, found := s.entries[key]
-	if !found || s.done(e) || len(e.deletions) > 0 {
-		return nil, false
-	}
-	nodes = make(map[string]bool, len(e.nodes))
-	for n := range e.nodes {
-		nodes[n] = true
-	}
-	return nodes, true
 }
 
 // DeletionObserved records that the pod with uid is gone or going, or that
@@ -106,18 +82,33 @@ func (s *Store) DeletionObserved(key string, uid types.UID) {
 	}
 }
 
-// Satisfied reports whether key may be synced: nothing it asked for is
-// outstanding, or what is outstanding has waited longer than the TTL.
+// Satisfied reports whether key may be synced in full: nothing it asked for
+// in the last TTL is outstanding.
 func (s *Store) Satisfied(key string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e, ok := s.entries[key]
-	return !ok || s.done(e)
+	c, d := s.Pending(key)
+	return c == 0 && d == 0
 }
 
-// done reports whether e is met or expired. s.mu is held.
-func (s *Store) done(e *entry) bool {
-	return (e.creations <= 0 && len(e.deletions) == 0) || s.now().Sub(e.since) > s.ttl
+// CreatingOn returns the nodes of key's outstanding creations when they
+// are all it waits for: a sync may then create pods on other nodes, since
+// the creations it cannot see yet are all on these. ok is false when
+// deletions are outstanding as well, or nothing is.
+func (s *Store) CreatingOn(key string) (nodes map[string]bool, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, found := s.entries[key]
+	if !found {
+		return nil, false
+	}
+	s.expire(e)
+	if len(e.creations) == 0 || len(e.deletions) > 0 {
+		return nil, false
+	}
+	nodes = make(map[string]bool, len(e.creations))
+	for n := range e.creations {
+		nodes[n] = true
+	}
+	return nodes, true
 }
 
 // Pending returns the outstanding creations and deletions for key.
@@ -125,9 +116,25 @@ func (s *Store) Pending(key string) (creations, deletions int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e, ok := s.entries[key]; ok {
-		return e.creations, len(e.deletions)
+		s.expire(e)
+		return len(e.creations), len(e.deletions)
 	}
 	return 0, 0
+}
+
+// expire drops e's items older than the TTL. s.mu is held.
+func (s *Store) expire(e *entry) {
+	now := s.now()
+	for n, at := range e.creations {
+		if now.Sub(at) > s.ttl {
+			delete(e.creations, n)
+		}
+	}
+	for uid, at := range e.deletions {
+		if now.Sub(at) > s.ttl {
+			delete(e.deletions, uid)
+		}
+	}
 }
 
 // Forget drops key, when its controller object is gone.
@@ -137,13 +144,13 @@ func (s *Store) Forget(key string) {
 	s.mu.Unlock()
 }
 
-// Total returns the outstanding creations and deletions over all keys,
-// expired ones included.
+// Total returns the outstanding creations and deletions over all keys.
 func (s *Store) Total() (creations, deletions int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, e := range s.entries {
-		creations += max(e.creations, 0)
+		s.expire(e)
+		creations += len(e.creations)
 		deletions += len(e.deletions)
 	}
 	return creations, deletions

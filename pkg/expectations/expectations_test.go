@@ -58,13 +58,12 @@ func TestUnknownKeyIsSatisfied(t *testing.T) {
 	// Observations for unknown keys are no-ops.
 	s.CreationObserved("ns/ds", "n1")
 	s.DeletionObserved("ns/ds", "u1")
-	s.CreationsSkipped("ns/ds", nodes(3))
-	if _, ok := s.CreatingOn("ns/ds"); ok {
-		t.Error("CreatingOn an unknown key")
-	}
 	checkPending(t, s, "ns/ds", 0, 0)
 	if !s.Satisfied("ns/ds") {
 		t.Error("observations created expectations")
+	}
+	if _, ok := s.CreatingOn("ns/ds"); ok {
+		t.Error("CreatingOn an unknown key")
 	}
 }
 
@@ -81,13 +80,12 @@ func TestExpectAndObserve(t *testing.T) {
 		{"nothing expected", 0, nil, func(*Store, string) {}, 0, 0, true},
 		{"creations outstanding", 3, nil, func(s *Store, k string) { s.CreationObserved(k, "n0") }, 2, 0, false},
 		{"all creations observed", 2, nil, func(s *Store, k string) { s.CreationObserved(k, "n1"); s.CreationObserved(k, "n0") }, 0, 0, true},
-		{"extra creation observed does not go negative", 1, nil, func(s *Store, k string) {
+		{"same creation observed twice counts once", 2, nil, func(s *Store, k string) {
 			s.CreationObserved(k, "n0")
 			s.CreationObserved(k, "n0")
-		}, 0, 0, true},
-		{"a creation observed on another node still counts", 1, nil, func(s *Store, k string) { s.CreationObserved(k, "elsewhere") }, 0, 0, true},
-		{"CreationsSkipped", 5, nil, func(s *Store, k string) { s.CreationsSkipped(k, nodes(3)) }, 2, 0, false},
-		{"CreationsSkipped below zero stops at zero", 2, nil, func(s *Store, k string) { s.CreationsSkipped(k, nodes(7)) }, 0, 0, true},
+		}, 1, 0, false},
+		// Another controller's pod (or an adopted one) says nothing about ours.
+		{"a pod on a node not expected changes nothing", 1, nil, func(s *Store, k string) { s.CreationObserved(k, "elsewhere") }, 1, 0, false},
 		{"deletions outstanding", 0, []types.UID{"a", "b"}, func(s *Store, k string) { s.DeletionObserved(k, "a") }, 0, 1, false},
 		{"all deletions observed", 0, []types.UID{"a", "b"}, func(s *Store, k string) {
 			s.DeletionObserved(k, "b")
@@ -119,44 +117,28 @@ func TestExpectAndObserve(t *testing.T) {
 	}
 }
 
-// TestExpectAddsWhileWaiting: expectations made while earlier ones are
-// outstanding add to them; met or expired ones are replaced.
-func TestExpectAddsWhileWaiting(t *testing.T) {
-	s, clk := newStore()
+// TestExpectAdds: expectations add to the ones outstanding.
+func TestExpectAdds(t *testing.T) {
+	s, _ := newStore()
 	s.Expect("k", []string{"a", "b"}, []types.UID{"x"})
-	s.Expect("k", []string{"c"}, []types.UID{"y"})
+	s.Expect("k", []string{"c", "a"}, []types.UID{"y"})
 	checkPending(t, s, "k", 3, 2)
-
-	// Met: replaced.
-	s.CreationsSkipped("k", []string{"a", "b", "c"})
+	for _, n := range []string{"a", "b", "c"} {
+		s.CreationObserved("k", n)
+	}
 	s.DeletionObserved("k", "x")
 	s.DeletionObserved("k", "y")
-	s.Expect("k", []string{"d"}, nil)
-	checkPending(t, s, "k", 1, 0)
-	if nodes, _ := s.CreatingOn("k"); !reflect.DeepEqual(nodes, map[string]bool{"d": true}) {
-		t.Errorf("CreatingOn = %v after met expectations were replaced, want only d", nodes)
-	}
-
-	// Expired: replaced, and the clock restarts.
-	clk.Advance(time.Minute + time.Nanosecond)
-	s.Expect("k", []string{"e"}, nil)
-	checkPending(t, s, "k", 1, 0)
-	if nodes, ok := s.CreatingOn("k"); !ok || !reflect.DeepEqual(nodes, map[string]bool{"e": true}) {
-		t.Errorf("CreatingOn = %v, %v after expired expectations were replaced, want only e", nodes, ok)
-	}
-	s.CreationObserved("k", "e")
 	if !s.Satisfied("k") {
-		t.Error("not satisfied after the replacing expectations were met")
+		t.Error("not satisfied once everything expected was observed")
 	}
 }
 
 // TestCreatingOn: the nodes of unobserved creations are named only while
 // creations are all a key waits for.
 func TestCreatingOn(t *testing.T) {
-	s, clk := newStore()
-	s.Expect("k", []string{"a", "b", "c"}, nil)
+	s, _ := newStore()
+	s.Expect("k", []string{"a", "b"}, nil)
 	s.CreationObserved("k", "a")
-	s.CreationsSkipped("k", []string{"c"})
 	nodes, ok := s.CreatingOn("k")
 	if want := map[string]bool{"b": true}; !ok || !reflect.DeepEqual(nodes, want) {
 		t.Fatalf("CreatingOn = %v, %v; want %v, true", nodes, ok, want)
@@ -174,30 +156,47 @@ func TestCreatingOn(t *testing.T) {
 	if _, ok := s.CreatingOn("k"); !ok {
 		t.Error("not CreatingOn once only creations are left")
 	}
-
-	clk.Advance(time.Minute + time.Nanosecond)
+	s.CreationObserved("k", "b")
 	if _, ok := s.CreatingOn("k"); ok {
-		t.Error("CreatingOn after the expectations expired: a full sync is due")
-	}
-
-	s.Expect("m", []string{"a"}, nil)
-	s.CreationObserved("m", "a")
-	if _, ok := s.CreatingOn("m"); ok {
 		t.Error("CreatingOn with nothing outstanding")
 	}
 }
 
-func TestKeysAreIndependent(t *testing.T) {
-	s, _ := newStore()
-	s.Expect("a", []string{"n"}, nil)
-	s.Expect("b", nil, []types.UID{"x"})
-	s.CreationObserved("b", "n")
-	s.DeletionObserved("a", "x")
-	checkPending(t, s, "a", 1, 0)
-	checkPending(t, s, "b", 0, 1)
+// TestTTLPerItem: each expectation expires on its own clock, so one never
+// observed stops blocking after the TTL however many are added after it.
+func TestTTLPerItem(t *testing.T) {
+	s, clk := newStore()
+	s.Expect("k", []string{"lost"}, []types.UID{"gone"})
+	for range 6 {
+		clk.Advance(15 * time.Second)
+		s.Expect("k", []string{"fresh"}, nil) // a creation every 15 s
+		s.CreationObserved("k", "fresh")
+	}
+	// 90 s after them, "lost" and "gone" have expired; nothing else is left.
+	if !s.Satisfied("k") {
+		t.Fatalf("a lost creation and deletion still block the key after the TTL: pending %v", fmt.Sprint(s.Pending("k")))
+	}
+
+	s.Expect("k", []string{"a"}, nil)
+	clk.Advance(40 * time.Second)
+	s.Expect("k", []string{"b"}, nil)
+	clk.Advance(21 * time.Second) // a: 61 s, b: 21 s
+	if nodes, ok := s.CreatingOn("k"); !ok || !reflect.DeepEqual(nodes, map[string]bool{"b": true}) {
+		t.Errorf("CreatingOn = %v, %v; want only b, whose creation is 21 s old", nodes, ok)
+	}
+	clk.Advance(30 * time.Second)
+	s.Expect("k", []string{"b"}, nil) // expected again: its clock restarts
+	clk.Advance(50 * time.Second)
+	if s.Satisfied("k") {
+		t.Error("an expectation renewed 50 s ago expired with a TTL of 1 min")
+	}
+	clk.Advance(10*time.Second + time.Nanosecond)
+	if !s.Satisfied("k") {
+		t.Error("not satisfied after the TTL of the renewed expectation")
+	}
 }
 
-func TestTTL(t *testing.T) {
+func TestTTLBoundary(t *testing.T) {
 	s, clk := newStore()
 	s.Expect("k", []string{"n"}, []types.UID{"a"})
 	clk.Advance(time.Minute)
@@ -208,29 +207,17 @@ func TestTTL(t *testing.T) {
 	if !s.Satisfied("k") {
 		t.Error("not satisfied after the TTL expired")
 	}
-	// Expiry does not pretend the work was observed.
-	checkPending(t, s, "k", 1, 1)
-
-	// New expectations restart the clock.
-	s.Expect("k", []string{"n"}, nil)
-	if s.Satisfied("k") {
-		t.Error("fresh expectations are satisfied")
-	}
-	clk.Advance(30 * time.Second)
-	if s.Satisfied("k") {
-		t.Error("satisfied before the TTL of the fresh expectations")
-	}
+	checkPending(t, s, "k", 0, 0)
 }
 
-func TestObservationsDoNotExtendTTL(t *testing.T) {
-	s, clk := newStore()
-	s.Expect("k", nodes(3), nil)
-	clk.Advance(50 * time.Second)
-	s.CreationObserved("k", "n0")
-	clk.Advance(11 * time.Second)
-	if !s.Satisfied("k") {
-		t.Error("an observation reset the TTL")
-	}
+func TestKeysAreIndependent(t *testing.T) {
+	s, _ := newStore()
+	s.Expect("a", []string{"n"}, nil)
+	s.Expect("b", nil, []types.UID{"x"})
+	s.CreationObserved("b", "n")
+	s.DeletionObserved("a", "x")
+	checkPending(t, s, "a", 1, 0)
+	checkPending(t, s, "b", 0, 1)
 }
 
 func TestForget(t *testing.T) {
@@ -255,6 +242,20 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
+func TestTotal(t *testing.T) {
+	s, clk := newStore()
+	s.Expect("a", nodes(2), []types.UID{"x"})
+	clk.Advance(40 * time.Second)
+	s.Expect("b", nodes(3), nil)
+	if c, d := s.Total(); c != 5 || d != 1 {
+		t.Errorf("Total = (%d, %d), want (5, 1)", c, d)
+	}
+	clk.Advance(30 * time.Second) // a's have expired
+	if c, d := s.Total(); c != 3 || d != 0 {
+		t.Errorf("Total = (%d, %d), want (3, 0) once a's expired", c, d)
+	}
+}
+
 // TestConcurrentUse is meant for -race: informer handlers observe while
 // workers expect, check and forget.
 func TestConcurrentUse(t *testing.T) {
@@ -273,11 +274,11 @@ func TestConcurrentUse(t *testing.T) {
 		for i := range perKey {
 			wg.Go(func() { s.CreationObserved(key, fmt.Sprintf("n%d", i)); s.CreatingOn(key) })
 			wg.Go(func() { s.DeletionObserved(key, types.UID(fmt.Sprintf("%d-%d", k, i))) })
-			wg.Go(func() { s.Satisfied(key); s.Pending(key) })
+			wg.Go(func() { s.Satisfied(key); s.Pending(key); s.Total() })
 		}
 	}
 	wg.Go(func() { clk.Advance(time.Second) })
-	wg.Go(func() { s.Expect("other", nodes(1), nil); s.CreationsSkipped("other", nodes(1)); s.Forget("other") })
+	wg.Go(func() { s.Expect("other", nodes(1), nil); s.CreationObserved("other", "n0"); s.Forget("other") })
 	wg.Wait()
 	for k := range keys {
 		checkPending(t, s, fmt.Sprint(k), 0, 0)
