@@ -130,7 +130,7 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 // createMore is a sync while the cache has yet to show some of the
 // DaemonSet's own creations and nothing else is outstanding. Those
 // creations are all on nodes the expectations name, so pods are created
-// on the other nodes that need one: a rollout cut into batches by
+// on the other nodes that have none: a rollout cut into batches by
 // --burst-replicas, or nodes joining one after another, need not wait for
 // the watch to catch up between batches. Nothing is deleted, and a rolling
 // update does not step, until it has.
@@ -138,7 +138,9 @@ func (c *Controller) createMore(ctx context.Context, ds *appsv1.DaemonSet, in pl
 	k := key(ds)
 	var nodes []string
 	for _, n := range plan.Compute(in).CreateOn {
-		if !creatingOn[n] {
+		// Only nodes with no pod at all: one with a Failed pod waits for
+		// the full sync, which deletes that pod under its backoff.
+		if !creatingOn[n] && len(in.PodsByNode[n]) == 0 {
 			nodes = append(nodes, n)
 		}
 	}

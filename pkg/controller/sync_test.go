@@ -792,6 +792,31 @@ func TestSyncCreatesMoreDoesNotStepTheRollout(t *testing.T) {
 	}
 }
 
+// TestSyncCreatesMoreOnlyOnEmptyNodes: with surge, the plan replaces a
+// Failed pod by creating beside it; while creations are unseen that waits
+// for the full sync, so a pod the kubelet keeps failing is not recreated
+// in a loop outside the failed-pod backoff.
+func TestSyncCreatesMoreOnlyOnEmptyNodes(t *testing.T) {
+	f := newFixture(t, Options{})
+	ds := newDaemonSet(func(ds *appsv1.DaemonSet) {
+		one := intstr.FromInt32(1)
+		zero := intstr.FromInt32(0)
+		ds.Spec.UpdateStrategy = appsv1.DaemonSetUpdateStrategy{Type: appsv1.RollingUpdateDaemonSetStrategyType,
+			RollingUpdate: &appsv1.RollingUpdateDaemonSet{MaxSurge: &one, MaxUnavailable: &zero}}
+	})
+	f.add(ds, newNode("a", true), newNode("b", true), newNode("c", true),
+		daemonPod(ds, "failed-b", "b", inPhase(v1.PodFailed)))
+	f.c.expectations.Expect(dsKey, []string{"a"}, nil) // a's pod is on its way
+	f.mustSync()
+	created := map[string]int{}
+	for _, p := range f.createdPods() {
+		created[plan.TargetNode(p)]++
+	}
+	if want := map[string]int{"c": 1}; !reflect.DeepEqual(created, want) {
+		t.Errorf("created per node %v while a creation was unseen, want only on c (b holds a Failed pod)", created)
+	}
+}
+
 // TestSyncCreateOutcomeUnknown: a creation that got no answer may have made
 // its pod, so its node gets no second one until the pod shows up or the
 // expectation expires; a creation the API server refused is retried.
