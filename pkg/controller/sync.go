@@ -119,12 +119,44 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 	}
 	// A rollout steps only once the node set is settled: the main plan
 	// had nothing to do and nothing is in flight.
-	if actErr == nil && !acted && ds.Spec.UpdateStrategy.Type == appsv1.RollingUpdateDaemonSetStrategyType {
+	rolling := ds.Spec.UpdateStrategy.Type == appsv1.RollingUpdateDaemonSetStrategyType
+	if actErr == nil && acted && rolling {
+		// Often the cache shows our writes by the time they return (watch
+		// events beat the responses); the rollout then steps in this sync,
+		// as upstream's does, rather than a token later in a sync of its own.
+		if fresh, ok := c.settledNow(in, ds, selector); ok {
+			in, acted = fresh, false
+		}
+	}
+	if actErr == nil && !acted && rolling {
 		actErr = c.rollOut(ctx, ds, in)
 	}
 	historyErr := c.pruneHistory(ctx, ds, obs)
 	statusErr := c.writeStatus(ctx, ds, in, true)
 	return errors.Join(actErr, historyErr, statusErr)
+}
+
+// settledNow reads the DaemonSet's pods from the cache again after act, if
+// it already shows all of act's writes, and reports whether the main plan
+// has nothing left to do. The read writes nothing: pods it would have to
+// adopt or release make it report false, and the next sync handles them.
+func (c *Controller) settledNow(in plan.Input, ds *appsv1.DaemonSet, selector labels.Selector) (plan.Input, bool) {
+	if !c.expectations.Satisfied(key(ds)) { // read before the cache, as in sync
+		return in, false
+	}
+	objs, err := c.pods.ByIndex(byOwner, string(ds.UID))
+	if err != nil {
+		return in, false
+	}
+	pods := make([]*v1.Pod, 0, len(objs))
+	for _, obj := range objs {
+		if pod := obj.(*v1.Pod); selector.Matches(labels.Set(pod.Labels)) {
+			pods = append(pods, pod)
+		}
+	}
+	in.PodsByNode, in.Now = byTargetNode(pods), c.opts.Now()
+	p := plan.Compute(in)
+	return in, len(p.CreateOn)+len(p.Delete)+len(p.Failed)+len(p.Succeeded)+len(p.Lost) == 0
 }
 
 // createMore is a sync while the cache has yet to show some of the

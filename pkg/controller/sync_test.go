@@ -792,6 +792,34 @@ func TestSyncCreatesMoreDoesNotStepTheRollout(t *testing.T) {
 	}
 }
 
+// TestSyncStepsRolloutWhenWritesAreSeen: when the cache shows a sync's
+// creations by the time they return, the same sync steps the rollout.
+func TestSyncStepsRolloutWhenWritesAreSeen(t *testing.T) {
+	f := newFixture(t, Options{})
+	ds := newDaemonSet(func(ds *appsv1.DaemonSet) {
+		three := intstr.FromInt32(3)
+		ds.Spec.UpdateStrategy = appsv1.DaemonSetUpdateStrategy{Type: appsv1.RollingUpdateDaemonSetStrategyType,
+			RollingUpdate: &appsv1.RollingUpdateDaemonSet{MaxUnavailable: &three}}
+	})
+	f.add(ds, newNode("a", true), newNode("b", true), newNode("c", true),
+		daemonPod(ds, "old-b", "b", withLabels("app", "agent", appsv1.DefaultDaemonSetUniqueLabelKey, "old")),
+		daemonPod(ds, "old-c", "c", withLabels("app", "agent", appsv1.DefaultDaemonSetUniqueLabelKey, "old")))
+	// The watch delivers each created pod before the call returns.
+	f.client.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		pod := a.(k8stesting.CreateAction).GetObject().(*v1.Pod)
+		pod.Name, pod.UID = "new-"+plan.TargetNode(pod), types.UID("uid-new-"+plan.TargetNode(pod))
+		f.catchUpPod(pod.DeepCopy())
+		return false, nil, nil
+	})
+	f.mustSync()
+	if n := len(f.createdPods()); n != 1 {
+		t.Fatalf("created %d pods, want 1 on a", n)
+	}
+	if got := f.deletedPods(); len(got) != 2 {
+		t.Errorf("deleted %v in the creating sync, want both old pods (a's new pod is already seen; maxUnavailable 3)", got)
+	}
+}
+
 // TestSyncCreatesMoreOnlyOnEmptyNodes: with surge, the plan replaces a
 // Failed pod by creating beside it; while creations are unseen that waits
 // for the full sync, so a pod the kubelet keeps failing is not recreated
