@@ -268,14 +268,13 @@ func refused(err error) bool {
 }
 
 // mayExist reports whether a failed creation may have made its pod all the
-// same: the API server timed out (the pod may be committed, or be still
-// in admission), or no answer came at all (a connection lost mid-request).
-// Any other answer of the API server means the pod was not created.
+// same: the API server timed out, and the pod may be committed or still in
+// admission. As upstream, any other failure counts as no pod: a connection
+// lost mid-request may rarely leave one behind, which the plan removes as a
+// duplicate (the oldest pod stays), but waiting out the expectation instead
+// would leave the node without its pod for minutes after every lost
+// connection.
 func mayExist(err error) bool {
-	var status apierrors.APIStatus
-	if !errors.As(err, &status) {
-		return !errors.Is(err, prioritylimit.ErrStopped) // never sent
-	}
 	return apierrors.IsTimeout(err) || apierrors.IsServerTimeout(err)
 }
 

@@ -845,16 +845,16 @@ func TestSyncCreatesMoreOnlyOnEmptyNodes(t *testing.T) {
 	}
 }
 
-// TestSyncCreateOutcomeUnknown: a creation that got no answer may have made
-// its pod, so its node gets no second one until the pod shows up or the
-// expectation expires; a creation the API server refused is retried.
+// TestSyncCreateOutcomeUnknown: a creation that timed out may have made its
+// pod, so its node gets no second one until the pod shows up or the
+// expectation expires; any other failure is retried, as upstream does.
 func TestSyncCreateOutcomeUnknown(t *testing.T) {
 	for _, tt := range []struct {
 		name    string
 		err     error
 		retried bool // on the next sync, with other creations still unseen
 	}{
-		{"connection lost", errors.New("http2: client connection lost"), false},
+		{"connection lost", errors.New("http2: client connection lost"), true},
 		{"timeout", apierrors.NewTimeoutError("admission took too long", 1), false},
 		{"refused by a webhook", apierrors.NewInternalError(errors.New("failed calling webhook")), true},
 		{"quota", apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "", errors.New("exceeded quota")), true},
