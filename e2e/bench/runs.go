@@ -146,10 +146,6 @@ type podClock struct {
 
 func watchPodClock(ctx context.Context, c kubernetes.Interface, ns string) (*podClock, error) {
 	pc := &podClock{created: map[types.UID]time.Time{}, ready: map[types.UID]time.Time{}, pods: map[types.UID]*v1.Pod{}, node: map[types.UID]string{}}
-	// An informer, not a bare watch: it resumes if the API server closes
-	// the watch under load, so no pod is missed.
-	factory := informers.NewSharedInformerFactoryWithOptions(c, 0, informers.WithNamespace(ns))
-	inf := factory.Core().V1().Pods().Informer()
 	seen := func(obj any) {
 		p, ok := obj.(*v1.Pod)
 		if !ok {
@@ -167,7 +163,7 @@ func watchPodClock(ctx context.Context, c kubernetes.Interface, ns string) (*pod
 			pc.ready[p.UID] = now
 		}
 	}
-	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	return pc, watchPods(ctx, c, ns, cache.ResourceEventHandlerFuncs{
 		AddFunc:    seen,
 		UpdateFunc: func(_, obj any) { seen(obj) },
 		DeleteFunc: func(obj any) {
@@ -177,14 +173,23 @@ func watchPodClock(ctx context.Context, c kubernetes.Interface, ns string) (*pod
 				pc.mu.Unlock()
 			}
 		},
-	}); err != nil {
-		return nil, err
+	})
+}
+
+// watchPods runs an informer on ns's pods with h until ctx ends, and waits
+// for its first list. An informer, not a bare watch: it resumes if the API
+// server closes the watch under load, so no pod is missed.
+func watchPods(ctx context.Context, c kubernetes.Interface, ns string, h cache.ResourceEventHandler) error {
+	factory := informers.NewSharedInformerFactoryWithOptions(c, 0, informers.WithNamespace(ns))
+	inf := factory.Core().V1().Pods().Informer()
+	if _, err := inf.AddEventHandler(h); err != nil {
+		return err
 	}
 	factory.Start(ctx.Done())
 	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
-	return pc, nil
+	return nil
 }
 
 func targetNode(p *v1.Pod) string {
@@ -595,8 +600,6 @@ type timeline struct {
 
 func watchTimeline(ctx context.Context, c kubernetes.Interface, ns string) (*timeline, error) {
 	tl := &timeline{seen: map[types.UID]map[string]bool{}}
-	factory := informers.NewSharedInformerFactoryWithOptions(c, 0, informers.WithNamespace(ns))
-	inf := factory.Core().V1().Pods().Informer()
 	note := func(p *v1.Pod, what string) {
 		tl.mu.Lock()
 		defer tl.mu.Unlock()
@@ -624,7 +627,7 @@ func watchTimeline(ctx context.Context, c kubernetes.Interface, ns string) (*tim
 			note(p, "ready")
 		}
 	}
-	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	return tl, watchPods(ctx, c, ns, cache.ResourceEventHandlerFuncs{
 		AddFunc:    seen,
 		UpdateFunc: func(_, obj any) { seen(obj) },
 		DeleteFunc: func(obj any) {
@@ -635,14 +638,7 @@ func watchTimeline(ctx context.Context, c kubernetes.Interface, ns string) (*tim
 				note(p, "gone")
 			}
 		},
-	}); err != nil {
-		return nil, err
-	}
-	factory.Start(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
-		return nil, ctx.Err()
-	}
-	return tl, nil
+	})
 }
 
 // begin starts the clock: pods already seen count as created before it.

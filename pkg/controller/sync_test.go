@@ -764,18 +764,25 @@ func TestSyncCreatesMoreWhileCreationsPending(t *testing.T) {
 	}
 }
 
+// midRollout adds a rolling DaemonSet (maxUnavailable 3) whose template
+// changed, with no pod on node a and pods of the old template on b and c.
+func midRollout(f *fixture) *appsv1.DaemonSet {
+	old := newDaemonSet()
+	ds := newDaemonSet(func(ds *appsv1.DaemonSet) {
+		ds.Spec.Template.Spec.Containers[0].Image = "agent:2"
+		three := intstr.FromInt32(3)
+		ds.Spec.UpdateStrategy.RollingUpdate = &appsv1.RollingUpdateDaemonSet{MaxUnavailable: &three}
+	})
+	f.add(ds, newNode("a", true), newNode("b", true), newNode("c", true),
+		daemonPod(old, "old-b", "b"), daemonPod(old, "old-c", "c"))
+	return ds
+}
+
 // TestSyncCreatesMoreDoesNotStepTheRollout: while creations are unseen, a
 // rolling update deletes no old pod, even with room under maxUnavailable.
 func TestSyncCreatesMoreDoesNotStepTheRollout(t *testing.T) {
 	f := newFixture(t, Options{})
-	ds := newDaemonSet(func(ds *appsv1.DaemonSet) {
-		three := intstr.FromInt32(3)
-		ds.Spec.UpdateStrategy = appsv1.DaemonSetUpdateStrategy{Type: appsv1.RollingUpdateDaemonSetStrategyType,
-			RollingUpdate: &appsv1.RollingUpdateDaemonSet{MaxUnavailable: &three}}
-	})
-	f.add(ds, newNode("a", true), newNode("b", true), newNode("c", true),
-		daemonPod(ds, "old-b", "b", withLabels("app", "agent", appsv1.DefaultDaemonSetUniqueLabelKey, "old")),
-		daemonPod(ds, "old-c", "c", withLabels("app", "agent", appsv1.DefaultDaemonSetUniqueLabelKey, "old")))
+	ds := midRollout(f)
 	f.c.expectations.Expect(dsKey, []string{"a"}, nil) // a's pod is on its way
 	f.mustSync()
 	if got := f.deletedPods(); len(got) != 0 {
@@ -796,14 +803,7 @@ func TestSyncCreatesMoreDoesNotStepTheRollout(t *testing.T) {
 // creations by the time they return, the same sync steps the rollout.
 func TestSyncStepsRolloutWhenWritesAreSeen(t *testing.T) {
 	f := newFixture(t, Options{})
-	ds := newDaemonSet(func(ds *appsv1.DaemonSet) {
-		three := intstr.FromInt32(3)
-		ds.Spec.UpdateStrategy = appsv1.DaemonSetUpdateStrategy{Type: appsv1.RollingUpdateDaemonSetStrategyType,
-			RollingUpdate: &appsv1.RollingUpdateDaemonSet{MaxUnavailable: &three}}
-	})
-	f.add(ds, newNode("a", true), newNode("b", true), newNode("c", true),
-		daemonPod(ds, "old-b", "b", withLabels("app", "agent", appsv1.DefaultDaemonSetUniqueLabelKey, "old")),
-		daemonPod(ds, "old-c", "c", withLabels("app", "agent", appsv1.DefaultDaemonSetUniqueLabelKey, "old")))
+	midRollout(f)
 	// The watch delivers each created pod before the call returns.
 	f.client.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		pod := a.(k8stesting.CreateAction).GetObject().(*v1.Pod)

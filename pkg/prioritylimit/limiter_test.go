@@ -17,6 +17,13 @@ var _ flowcontrol.RateLimiter = &Limiter{}
 // queued, and returns the order in which they were granted.
 func queueUp(t *testing.T, l *Limiter, prios []int64) []int64 {
 	t.Helper()
+	return queueUpWith(t, l, prios, l.Wait)
+}
+
+// queueUpWith is queueUp with wait in place of l.Wait (a request through
+// l's transport, say), called with each priority's context.
+func queueUpWith(t *testing.T, l *Limiter, prios []int64, wait func(context.Context) error) []int64 {
+	t.Helper()
 	var mu sync.Mutex
 	var got []int64
 	var wg sync.WaitGroup
@@ -24,7 +31,7 @@ func queueUp(t *testing.T, l *Limiter, prios []int64) []int64 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := l.Wait(WithPriority(context.Background(), p)); err != nil {
+			if err := wait(WithPriority(context.Background(), p)); err != nil {
 				t.Error(err)
 				return
 			}

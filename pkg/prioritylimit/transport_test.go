@@ -3,6 +3,7 @@ package prioritylimit
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"reflect"
@@ -107,19 +108,14 @@ func TestTransportByPriority(t *testing.T) {
 	l.mu.Unlock()
 	next := &sent{}
 	rt := l.Transport(nil)(next)
-	var wg sync.WaitGroup
-	for i, p := range []int64{0, 1000, 10} {
-		req, _ := request(t, WithPriority(context.Background(), p), []string{"P0", "P1000", "P10"}[i])
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if _, err := rt.RoundTrip(req); err != nil {
-				t.Error(err)
-			}
-		}()
-		waitFor(t, func() bool { return l.Waiting() == i+1 })
+	got := queueUpWith(t, l, []int64{0, 1000, 10}, func(ctx context.Context) error {
+		req, _ := request(t, ctx, fmt.Sprintf("P%d", Priority(ctx)))
+		_, err := rt.RoundTrip(req)
+		return err
+	})
+	if want := []int64{1000, 10, 0}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("granted %v, want %v", got, want)
 	}
-	wg.Wait()
 	if got, want := next.got(), []string{"P1000", "P10", "P0"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("sent %v, want %v", got, want)
 	}
