@@ -41,12 +41,13 @@ type rolloutResult struct {
 	Nodes              int
 	Busy               bool
 	Created, Ready     time.Duration
+	First              time.Duration // to the first pod created: Created-First is the creation phase
 	Cost               cost
 }
 
 func (r rolloutResult) String() string {
-	return fmt.Sprintf("%s %s n=%d busy=%v created=%v ready=%v cpu=%.1fs rss=%.0fMiB",
-		r.Controller, r.Limits, r.Nodes, r.Busy, r.Created.Round(time.Millisecond), r.Ready.Round(time.Millisecond), r.Cost.CPUSeconds, r.Cost.PeakRSSMiB)
+	return fmt.Sprintf("%s %s n=%d busy=%v first=%v created=%v ready=%v cpu=%.1fs rss=%.0fMiB",
+		r.Controller, r.Limits, r.Nodes, r.Busy, r.First.Round(time.Millisecond), r.Created.Round(time.Millisecond), r.Ready.Round(time.Millisecond), r.Cost.CPUSeconds, r.Cost.PeakRSSMiB)
 }
 
 // startBed starts a bed with n Ready kwok nodes named prefix-NNNNN.
@@ -217,6 +218,13 @@ func (pc *podClock) when(n int) (created, ready time.Time, ok bool) {
 		return time.Time{}, time.Time{}, false
 	}
 	return nth(pc.created, n), nth(pc.ready, n), true
+}
+
+// first is when the first pod was seen.
+func (pc *podClock) first() time.Time {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	return nth(pc.created, 1)
 }
 
 func nth(m map[types.UID]time.Time, n int) time.Time {
@@ -426,7 +434,7 @@ func runRollout(ctx context.Context, ctrl controller, lim limits, n int, busy bo
 	err = b.WaitFor(ctx, 20*time.Minute, "the rollout", func(context.Context) (bool, error) {
 		created, ready, ok := pc.when(n)
 		if ok {
-			res.Created, res.Ready = created.Sub(start), ready.Sub(start)
+			res.Created, res.Ready, res.First = created.Sub(start), ready.Sub(start), pc.first().Sub(start)
 		}
 		return ok, nil
 	})
@@ -783,7 +791,7 @@ func runPlain(ctx context.Context, n int) (rolloutResult, error) {
 	err = b.WaitFor(ctx, 20*time.Minute, "the plain pods", func(context.Context) (bool, error) {
 		created, ready, ok := pc.when(n)
 		if ok {
-			res.Created, res.Ready = created.Sub(start), ready.Sub(start)
+			res.Created, res.Ready, res.First = created.Sub(start), ready.Sub(start), pc.first().Sub(start)
 		}
 		return ok, nil
 	})
