@@ -61,6 +61,7 @@ func main() {
 			check(err)
 			r.Rollouts = append(r.Rollouts, res)
 			log.Printf("rollout %s", res)
+			check(writeRolloutTimeline(*out, res))
 		}
 	}
 	for _, lim := range limitsAll {
@@ -81,6 +82,7 @@ func main() {
 						check(err)
 						r.Rollouts = append(r.Rollouts, res)
 						log.Printf("rollout %s", res)
+						check(writeRolloutTimeline(*out, res))
 					}
 				}
 			}
@@ -95,7 +97,7 @@ func main() {
 				check(err)
 				r.Updates = append(r.Updates, res)
 				log.Printf("update %s", res)
-				check(writeTimeline(*out, res))
+				check(writeTimeline(*out, timelineName("update", res.Controller, res.Limits), res.Timeline))
 			}
 		}
 	}
@@ -103,6 +105,14 @@ func main() {
 	check(os.MkdirAll(*out, 0o755))
 	check(r.write(*out))
 	log.Printf("wrote %s", filepath.Join(*out, "README.md"))
+}
+
+func writeRolloutTimeline(dir string, r rolloutResult) error {
+	rest := []string{strconv.Itoa(r.Nodes)}
+	if r.Busy {
+		rest = append(rest, "busy")
+	}
+	return writeTimeline(dir, timelineName("rollout", r.Controller, r.Limits, rest...), r.Timeline)
 }
 
 func check(err error) {

@@ -197,19 +197,25 @@ func text(img *image.RGBA, x, y int, s string) {
 	d.DrawString(s)
 }
 
-// writeTimeline writes an update's pod events as CSV (seconds from the
-// patch, event), one file per controller and limits.
-func writeTimeline(dir string, u updateResult) error {
+// writeTimeline writes pod events as CSV (seconds from the run's start,
+// event) to dir/name.
+func writeTimeline(dir, name string, events []podEvent) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	var b strings.Builder
 	b.WriteString("seconds,event\n")
-	for _, e := range u.Timeline {
+	for _, e := range events {
 		fmt.Fprintf(&b, "%.3f,%s\n", e.At.Seconds(), e.What)
 	}
-	name := fmt.Sprintf("update-timeline-%s-%s.csv", strings.ReplaceAll(u.Controller, " ", "-"), strings.Fields(u.Limits)[0])
 	return os.WriteFile(filepath.Join(dir, name), []byte(b.String()), 0o644)
+}
+
+// timelineName names a run's timeline file: kind, controller, limits and
+// the rest (nodes, "busy").
+func timelineName(kind, controller, limits string, rest ...string) string {
+	parts := append([]string{kind, "timeline", strings.ReplaceAll(controller, " ", "-"), strings.Fields(limits)[0]}, rest...)
+	return strings.Join(parts, "-") + ".csv"
 }
 
 // phase is the length of a rollout's creation phase, from its first pod

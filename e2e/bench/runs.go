@@ -43,6 +43,7 @@ type rolloutResult struct {
 	Created, Ready     time.Duration
 	First              time.Duration // to the first pod created: Created-First is the creation phase
 	Cost               cost
+	Timeline           []podEvent // each pod's "created" and "ready"
 }
 
 func (r rolloutResult) String() string {
@@ -218,6 +219,23 @@ func (pc *podClock) when(n int) (created, ready time.Time, ok bool) {
 		return time.Time{}, time.Time{}, false
 	}
 	return nth(pc.created, n), nth(pc.ready, n), true
+}
+
+// timeline lists when each pod was first seen and seen Ready, from start.
+func (pc *podClock) timeline(start time.Time) []podEvent {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	var out []podEvent
+	for _, m := range []struct {
+		what string
+		at   map[types.UID]time.Time
+	}{{"created", pc.created}, {"ready", pc.ready}} {
+		for _, t := range m.at {
+			out = append(out, podEvent{t.Sub(start), m.what})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].At < out[j].At })
+	return out
 }
 
 // first is when the first pod was seen.
@@ -440,6 +458,7 @@ func runRollout(ctx context.Context, ctrl controller, lim limits, n int, busy bo
 	})
 	res.Cost.CPUSeconds, res.Cost.PeakRSSMiB = procCost(p.Pid())
 	res.Cost.Requests = diff(requestCounts(ctx, b), before)
+	res.Timeline = pc.timeline(start)
 	return res, err
 }
 
@@ -795,5 +814,6 @@ func runPlain(ctx context.Context, n int) (rolloutResult, error) {
 		}
 		return ok, nil
 	})
+	res.Timeline = pc.timeline(start)
 	return res, err
 }
