@@ -34,6 +34,9 @@ type Options struct {
 	KCMControllers string
 	// Log, when set, receives progress lines.
 	Log func(format string, args ...any)
+	// AuditPolicy replaces the audit policy (by default: every request of
+	// the controller's service account, at Metadata level).
+	AuditPolicy []byte
 }
 
 // Bed is a running control plane.
@@ -43,7 +46,8 @@ type Bed struct {
 	Root       string // the repository
 	Kubeconfig string
 	// AuditLog records every request of the controller's service account
-	// (JSON lines), to check the RBAC it is granted against what it uses.
+	// (JSON lines), to check the RBAC it is granted against what it uses;
+	// or what Options.AuditPolicy asks for.
 	AuditLog string
 	Config   *rest.Config
 	Client   kubernetes.Interface
@@ -107,7 +111,11 @@ func (b *Bed) startControlPlane(ctx context.Context, o Options) error {
 		return err
 	}
 	audit := filepath.Join(b.Dir, "audit-policy.yaml")
-	if err := os.WriteFile(audit, auditPolicy, 0o644); err != nil {
+	policy := auditPolicy
+	if o.AuditPolicy != nil {
+		policy = o.AuditPolicy
+	}
+	if err := os.WriteFile(audit, policy, 0o644); err != nil {
 		return err
 	}
 	b.AuditLog = filepath.Join(b.Dir, "audit.log")
