@@ -131,13 +131,15 @@ func (c *Controller) confirmLost(ctx context.Context, lost []*v1.Pod) ([]*v1.Pod
 }
 
 // createPods creates a pod on each node with a slow start: at first one
-// creation is in flight, and each success lets one more start, so the
-// number in flight doubles every round trip (1, 2, 4, ...) as in upstream's
-// batches of 1, 2, 4, ..., but without waiting for the slowest call of a
-// batch before the next begins. When creations fail (quota, admission, a
-// bad template) the first failure stops the rest: no more calls fail than
-// had succeeded before, plus the first window, instead of hundreds of
-// failing calls and events. A failure also puts the DaemonSet's next creations off (1 s,
+// creation is in flight. Its success shows that the template, the
+// namespace and admission accept the DaemonSet's pods, so the window opens
+// to provenWindow; from then on each success lets one more start, so the
+// number in flight doubles every round trip, as in upstream's batches of
+// 1, 2, 4, ..., but without waiting for the slowest call of a batch before
+// the next begins. When creations fail (quota, admission, a bad template)
+// the first failure stops the rest: no more calls fail than had succeeded
+// before, plus provenWindow, instead of hundreds of failing calls and
+// events. A failure also puts the DaemonSet's next creations off (1 s,
 // doubling while nothing gets through, to 5 min); a success ends the
 // backoff. When more creations wait for the next sync (cut by
 // --burst-replicas), that sync resumes the slow start where this one ended.
@@ -180,7 +182,7 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 			stop = "slow_start"
 		default:
 			created++
-			window++
+			window = max(window+1, provenWindow)
 		}
 	}
 	if more && stop == "" {
@@ -238,12 +240,15 @@ type resumeAt struct {
 	at    time.Time
 }
 
-// Limits on resuming: only soon after, and at a window whose
-// failure costs little, since the API server may have begun refusing (a
-// quota another DaemonSet used up) since.
+// provenWindow is the creations in flight once one has succeeded: few
+// enough that their failure costs little (a quota running out partway),
+// and enough to skip the first round trips of the doubling, which on a
+// 100-node rollout cost a fifth of its time. A sync resumes at no more
+// than it, only soon after the last, since the API server may have begun
+// refusing (a quota another DaemonSet used up) since.
 const (
-	resumeWithin   = 30 * time.Second
-	resumeMaxBatch = 16
+	provenWindow = 16
+	resumeWithin = 30 * time.Second
 )
 
 // takeResume returns how many creations a DaemonSet's slow start begins
@@ -257,7 +262,7 @@ func (c *Controller) takeResume(ds *appsv1.DaemonSet) int {
 	if r.uid != ds.UID || c.opts.Now().Sub(r.at) > resumeWithin {
 		return 1
 	}
-	return min(r.batch, resumeMaxBatch)
+	return min(r.batch, provenWindow)
 }
 
 // refused reports whether the API server refused a creation on its merits

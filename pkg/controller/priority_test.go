@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -53,7 +54,11 @@ func TestSyncYieldsToMoreUrgentDaemonSet(t *testing.T) {
 		ds.Name, ds.UID = "cni", "cni"
 		ds.Spec.Template.Spec.PriorityClassName = "system-node-critical"
 	})
-	f.add(logs, cni, newNode("n1", true), newNode("n2", true), newNode("n3", true), newNode("n4", true))
+	f.add(logs, cni)
+	nodes := provenWindow + 4
+	for i := range nodes {
+		f.add(newNode(fmt.Sprintf("n%d", i), true))
+	}
 	f.c.queue.Add(ns + "/cni") // waits for a worker
 
 	f.mustSync() // logs, at priority 0
@@ -63,8 +68,8 @@ func TestSyncYieldsToMoreUrgentDaemonSet(t *testing.T) {
 	if c, _ := f.pending(); c != 1 {
 		t.Errorf("expecting %d creations, want 1 (the skipped ones are not expected)", c)
 	}
-	if got := testutil.ToFloat64(f.c.metrics.Throttled.WithLabelValues("yield")); got != 3 {
-		t.Errorf("yield counter %v, want 3", got)
+	if got := testutil.ToFloat64(f.c.metrics.Throttled.WithLabelValues("yield")); got != float64(nodes-1) {
+		t.Errorf("yield counter %v, want %d", got, nodes-1)
 	}
 	if n := len(f.actions("update", "daemonsets/status")); n != 0 {
 		t.Errorf("the yielding sync wrote status %d times; that is left to its next sync", n)
@@ -79,13 +84,14 @@ func TestSyncYieldsToMoreUrgentDaemonSet(t *testing.T) {
 	if want := []string{ns + "/cni", dsKey}; !reflect.DeepEqual(order, want) {
 		t.Fatalf("queue order %v, want %v", order, want)
 	}
-	// The next sync resumes slow start where the yield left it (a batch
-	// of 2), not at 1: everything so far succeeded.
+	// The next sync resumes slow start where the yield left it (the
+	// window the first success opened), not at 1: everything so far
+	// succeeded.
 	f.catchUp()
 	f.c.queue.Add(ns + "/cni") // urgent again
 	f.mustSync()
-	if n := len(f.createdPods()); n != 2 {
-		t.Errorf("created %d pods before yielding again, want 2 (slow start resumed at its second batch)", n)
+	if n := len(f.createdPods()); n != provenWindow {
+		t.Errorf("created %d pods before yielding again, want %d (slow start resumed at its window)", n, provenWindow)
 	}
 	for f.c.queue.Len() > 0 {
 		k, _ := f.c.queue.Get()
@@ -93,8 +99,8 @@ func TestSyncYieldsToMoreUrgentDaemonSet(t *testing.T) {
 	}
 	f.catchUp()
 	f.mustSync() // nothing more urgent waits now
-	if n := len(f.createdPods()); n != 1 {
-		t.Errorf("created %d pods on the last sync, want the 1 left", n)
+	if n := len(f.createdPods()); n != nodes-1-provenWindow {
+		t.Errorf("created %d pods on the last sync, want the %d left", n, nodes-1-provenWindow)
 	}
 }
 
@@ -131,7 +137,7 @@ func TestTakeResume(t *testing.T) {
 		want int
 	}{
 		{"just yielded", resumeAt{uid: ds.UID, batch: 8, at: f.clock.Now()}, 8},
-		{"capped", resumeAt{uid: ds.UID, batch: 128, at: f.clock.Now()}, resumeMaxBatch},
+		{"capped", resumeAt{uid: ds.UID, batch: 128, at: f.clock.Now()}, provenWindow},
 		{"too long ago", resumeAt{uid: ds.UID, batch: 8, at: f.clock.Now().Add(-resumeWithin - time.Second)}, 1},
 		{"another DaemonSet of that name", resumeAt{uid: "old-uid", batch: 8, at: f.clock.Now()}, 1},
 	}

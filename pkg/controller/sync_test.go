@@ -905,12 +905,14 @@ func TestSyncCreateOutcomeUnknown(t *testing.T) {
 	}
 }
 
-// TestSyncSlowStart: one creation in flight at first, one more for each
-// success; after the first failure nothing new starts, so at most as many
-// calls fail as there were successes plus the first window.
+// TestSyncSlowStart: one creation in flight at first; once it succeeds,
+// provenWindow, and one more for each further success; after the first
+// failure nothing new starts, so at most as many calls fail as there were
+// successes plus provenWindow.
 func TestSyncSlowStart(t *testing.T) {
 	tests := []struct {
-		name string
+		name  string
+		nodes int
 		// failFrom is the first create call (1-based) that fails; every
 		// later one fails too, like an exhausted quota.
 		failFrom    int32
@@ -920,13 +922,12 @@ func TestSyncSlowStart(t *testing.T) {
 		// on which calls return first).
 		minAttempts, maxAttempts int
 	}{
-		{"all succeed", 1000, 10, 10, 10},
-		{"first fails: nothing more is tried", 1, 0, 1, 1},
-		// The first succeeds, so two start; the first of them fails.
-		{"second call fails", 2, 1, 3, 3},
-		// Six succeed; up to 7 are in flight when the 7th fails, but
-		// only 10 nodes exist.
-		{"seventh call fails", 7, 6, 7, 10},
+		{"all succeed", 10, 1000, 10, 10, 10},
+		{"first fails: nothing more is tried", 40, 1, 0, 1, 1},
+		// The first succeeds, so provenWindow start at once, and all fail.
+		{"second call fails", 40, 2, 1, 1 + provenWindow, 1 + provenWindow},
+		// 19 succeed; more may be in flight when the 20th fails.
+		{"twentieth call fails", 40, 20, 19, 20, 40},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -940,8 +941,8 @@ func TestSyncSlowStart(t *testing.T) {
 			})
 			ds := newDaemonSet()
 			f.add(ds)
-			for _, n := range []string{"n0", "n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8", "n9"} {
-				f.add(newNode(n, true))
+			for i := range tt.nodes {
+				f.add(newNode(fmt.Sprintf("n%d", i), true))
 			}
 
 			err := f.sync()
