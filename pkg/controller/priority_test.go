@@ -55,7 +55,7 @@ func TestSyncYieldsToMoreUrgentDaemonSet(t *testing.T) {
 		ds.Spec.Template.Spec.PriorityClassName = "system-node-critical"
 	})
 	f.add(logs, cni)
-	nodes := provenWindow + 4
+	nodes := resumeMaxBatch + 4
 	for i := range nodes {
 		f.add(newNode(fmt.Sprintf("n%d", i), true))
 	}
@@ -90,8 +90,8 @@ func TestSyncYieldsToMoreUrgentDaemonSet(t *testing.T) {
 	f.catchUp()
 	f.c.queue.Add(ns + "/cni") // urgent again
 	f.mustSync()
-	if n := len(f.createdPods()); n != provenWindow {
-		t.Errorf("created %d pods before yielding again, want %d (slow start resumed at its window)", n, provenWindow)
+	if n := len(f.createdPods()); n != resumeMaxBatch {
+		t.Errorf("created %d pods before yielding again, want %d (slow start resumed at its window)", n, resumeMaxBatch)
 	}
 	for f.c.queue.Len() > 0 {
 		k, _ := f.c.queue.Get()
@@ -99,8 +99,8 @@ func TestSyncYieldsToMoreUrgentDaemonSet(t *testing.T) {
 	}
 	f.catchUp()
 	f.mustSync() // nothing more urgent waits now
-	if n := len(f.createdPods()); n != nodes-1-provenWindow {
-		t.Errorf("created %d pods on the last sync, want the %d left", n, nodes-1-provenWindow)
+	if n := len(f.createdPods()); n != nodes-1-resumeMaxBatch {
+		t.Errorf("created %d pods on the last sync, want the %d left", n, nodes-1-resumeMaxBatch)
 	}
 }
 
@@ -137,7 +137,7 @@ func TestTakeResume(t *testing.T) {
 		want int
 	}{
 		{"just yielded", resumeAt{uid: ds.UID, batch: 8, at: f.clock.Now()}, 8},
-		{"capped", resumeAt{uid: ds.UID, batch: 128, at: f.clock.Now()}, provenWindow},
+		{"capped", resumeAt{uid: ds.UID, batch: 128, at: f.clock.Now()}, resumeMaxBatch},
 		{"too long ago", resumeAt{uid: ds.UID, batch: 8, at: f.clock.Now().Add(-resumeWithin - time.Second)}, 1},
 		{"another DaemonSet of that name", resumeAt{uid: "old-uid", batch: 8, at: f.clock.Now()}, 1},
 	}

@@ -923,11 +923,11 @@ func TestSyncSlowStart(t *testing.T) {
 		minAttempts, maxAttempts int
 	}{
 		{"all succeed", 10, 1000, 10, 10, 10},
-		{"first fails: nothing more is tried", 40, 1, 0, 1, 1},
+		{"first fails: nothing more is tried", 2 * provenWindow, 1, 0, 1, 1},
 		// The first succeeds, so provenWindow start at once, and all fail.
-		{"second call fails", 40, 2, 1, 1 + provenWindow, 1 + provenWindow},
-		// 19 succeed; more may be in flight when the 20th fails.
-		{"twentieth call fails", 40, 20, 19, 20, 40},
+		{"second call fails", 2 * provenWindow, 2, 1, 1 + provenWindow, 1 + provenWindow},
+		// provenWindow+9 succeed; more may be in flight when the next fails.
+		{"a call past the window fails", 2 * provenWindow, provenWindow + 10, provenWindow + 9, provenWindow + 10, 2 * provenWindow},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
