@@ -142,7 +142,13 @@ func (c *Controller) confirmLost(ctx context.Context, lost []*v1.Pod) ([]*v1.Pod
 // events. A failure also puts the DaemonSet's next creations off (1 s,
 // doubling while nothing gets through, to 5 min); a success ends the
 // backoff. When more creations wait for the next sync (cut by
-// --burst-replicas), that sync resumes the slow start where this one ended.
+// --burst-replicas), that sync resumes the slow start where this one
+// ended, and it need not wait for this one's slowest calls: once all of
+// this sync's creations have started, those still in flight finish in the
+// background (the expectations name their nodes, so the next sync creates
+// elsewhere). Each boundary between batches cost 80 to 200 ms of a
+// 1,000-node rollout's 3.4 s at raised limits while it waited for them
+// and for the status write.
 func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes []string, hash string, more bool) error {
 	if len(nodes) == 0 {
 		return nil
@@ -150,38 +156,29 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 	template := podTemplate(ds, hash)
 	k := key(ds)
 	priority := prioritylimit.Priority(ctx)
-	defer c.gate.Hold(priority)()
-	results := make(chan error, len(nodes)) // buffered: nobody waits to report
-	var errs []error
+	cs := &creations{results: make(chan error, len(nodes)), release: c.gate.Hold(priority)}
 	first := c.takeResume(ds)
 	window := first
-	created, started, inFlight := 0, 0, 0
+	started := 0
 	stop := "" // why no more creations start: "slow_start", "yield" or "canceled"
-	for started < len(nodes) || inFlight > 0 {
-		if stop == "" && started < len(nodes) && inFlight < window {
+	for cs.inFlight > 0 || started < len(nodes) {
+		if stop == "" && started < len(nodes) && cs.inFlight < window {
 			if stop = c.nextStop(ctx, priority, started >= first); stop != "" {
 				continue
 			}
 			node := nodes[started]
 			started++
-			inFlight++
+			cs.inFlight++
 			c.expectations.Expect(k, []string{node}, nil)
-			go func() { results <- c.createPod(ctx, ds, template, node) }()
+			go func() { cs.results <- c.createPod(ctx, ds, template, node) }()
 			continue
 		}
-		if inFlight == 0 {
+		if cs.inFlight == 0 || (more && stop == "" && started == len(nodes)) {
 			break
 		}
-		err := <-results
-		inFlight--
-		switch {
-		case errors.Is(err, errNamespaceTerminating):
-			stop = "slow_start" // every other creation fails the same way
-		case err != nil:
-			errs = append(errs, err)
-			stop = "slow_start"
-		default:
-			created++
+		if s := cs.wait(); s != "" {
+			stop = s
+		} else {
 			window = max(window+1, provenWindow)
 		}
 	}
@@ -203,13 +200,61 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 			klog.FromContext(ctx).V(2).Info("Slow-start failure, skipping the rest of the creations", "skipped", skipped)
 		}
 	}
-	if created > 0 {
+	if cs.inFlight > 0 && stop == "" {
+		c.tails.Go(func() {
+			if err := c.finishCreations(ds, cs); err != nil {
+				klog.FromContext(ctx).Error(err, "Creating pods", "daemonset", k)
+				c.queue.AddRateLimited(k)
+			}
+		})
+		return nil
+	}
+	return c.finishCreations(ds, cs)
+}
+
+// creations are a sync's pod creations.
+type creations struct {
+	results  chan error // buffered: nobody waits to report
+	inFlight int
+	created  int
+	errs     []error
+	release  func() // the gate's hold
+}
+
+// wait takes the next creation's result, and tells why no more should
+// start after it ("" after a success).
+func (cs *creations) wait() string {
+	err := <-cs.results
+	cs.inFlight--
+	switch {
+	case errors.Is(err, errNamespaceTerminating):
+		return "slow_start" // every other creation fails the same way
+	case err != nil:
+		cs.errs = append(cs.errs, err)
+		return "slow_start"
+	}
+	cs.created++
+	return ""
+}
+
+// finishCreations waits for the creations in flight, then releases the
+// gate, moves the DaemonSet's creation backoff and, after a failure, drops
+// the window left for the next sync.
+func (c *Controller) finishCreations(ds *appsv1.DaemonSet, cs *creations) error {
+	defer cs.release()
+	for cs.inFlight > 0 {
+		cs.wait()
+	}
+	if cs.created > 0 {
 		c.createBackoff.reset(string(ds.UID))
 	}
-	if slices.ContainsFunc(errs, refused) {
+	if slices.ContainsFunc(cs.errs, refused) {
 		c.createBackoff.next(string(ds.UID), c.opts.Now())
 	}
-	return errors.Join(errs...)
+	if len(cs.errs) > 0 {
+		c.resume.Delete(key(ds)) // the next sync starts from one again
+	}
+	return errors.Join(cs.errs...)
 }
 
 // nextStop tells whether the next creation may start: "" if it may, else

@@ -70,6 +70,9 @@ type Controller struct {
 	// are under way.
 	gate      *prioritylimit.Gate
 	nodeQueue workqueue.TypedRateLimitingInterface[string]
+	// tails are creations a sync left in flight for the next one to
+	// continue beside (see createPods).
+	tails sync.WaitGroup
 
 	expectations *expectations.Store
 	metrics      *metrics.Metrics
@@ -217,7 +220,7 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 	c.queue.ShutDown()
 	c.nodeQueue.ShutDown()
 	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
+	go func() { wg.Wait(); c.tails.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(drainTimeout):

@@ -237,7 +237,9 @@ func (f *fixture) catchUp() {
 
 // sync runs one sync; waiting for the cache (errWaiting) is not a failure.
 func (f *fixture) sync() error {
-	if err := f.c.sync(context.Background(), dsKey); !errors.Is(err, errWaiting) {
+	err := f.c.sync(context.Background(), dsKey)
+	f.c.tails.Wait() // creations left in flight, as if they had returned
+	if !errors.Is(err, errWaiting) {
 		return err
 	}
 	return nil

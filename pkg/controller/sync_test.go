@@ -21,6 +21,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/daemonset-controller/daemonset-controller/pkg/expectations"
@@ -1242,4 +1244,83 @@ func TestSyncStatusFromOwnLastWrite(t *testing.T) {
 	if got.ResourceVersion != "11" || got.Status.NumberReady != 1 {
 		t.Errorf("wrote from resourceVersion %s with %d ready; want 11 and 1", got.ResourceVersion, got.Status.NumberReady)
 	}
+}
+
+// TestSyncCutLeavesCreationsInFlight: a sync cut short by --burst-replicas
+// returns once all its creations have started, without waiting for the
+// slowest; the next sync creates beside them, on other nodes, and when
+// they return no node has two pods.
+func TestSyncCutLeavesCreationsInFlight(t *testing.T) {
+	f := newFixture(t, Options{BurstReplicas: 4})
+	f.add(newDaemonSet())
+	for i := range 10 {
+		f.add(newNode(fmt.Sprintf("n%d", i), true))
+	}
+	// The first call returns at once (opening the window); the next three
+	// hang until released. (They hang outside the fake clientset, whose
+	// reactors run under its lock.)
+	release := make(chan struct{})
+	var calls atomic.Int32
+	f.c.client = hangingCreates{Interface: f.c.client, hang: func() {
+		if n := calls.Add(1); n >= 2 && n <= 4 {
+			<-release
+		}
+	}}
+	returned := make(chan error, 1)
+	go func() { returned <- f.c.sync(context.Background(), dsKey) }()
+	select {
+	case err := <-returned:
+		if err != nil && !errors.Is(err, errWaiting) {
+			t.Fatalf("first sync: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		close(release)
+		t.Fatal("the cut sync waited for its slowest creations")
+	}
+	if err := f.c.sync(context.Background(), dsKey); err != nil && !errors.Is(err, errWaiting) {
+		t.Fatalf("second sync: %v", err)
+	}
+	close(release)
+	f.c.tails.Wait()
+	nodes := map[string]int{}
+	for _, pod := range f.createdPods() {
+		nodes[plan.TargetNode(pod)]++
+	}
+	if len(nodes) != 8 {
+		t.Errorf("pods on %d nodes after two syncs, want 8 (two bursts of 4): %v", len(nodes), nodes)
+	}
+	for n, count := range nodes {
+		if count > 1 {
+			t.Errorf("%d pods created on %s", count, n)
+		}
+	}
+}
+
+// hangingCreates calls hang before each pod creation.
+type hangingCreates struct {
+	kubernetes.Interface
+	hang func()
+}
+
+func (h hangingCreates) CoreV1() typedcorev1.CoreV1Interface {
+	return hangingCore{h.Interface.CoreV1(), h.hang}
+}
+
+type hangingCore struct {
+	typedcorev1.CoreV1Interface
+	hang func()
+}
+
+func (h hangingCore) Pods(namespace string) typedcorev1.PodInterface {
+	return hangingPods{h.CoreV1Interface.Pods(namespace), h.hang}
+}
+
+type hangingPods struct {
+	typedcorev1.PodInterface
+	hang func()
+}
+
+func (h hangingPods) Create(ctx context.Context, pod *v1.Pod, opts metav1.CreateOptions) (*v1.Pod, error) {
+	h.hang()
+	return h.PodInterface.Create(ctx, pod, opts)
 }
