@@ -51,7 +51,7 @@ func (r *report) write(dir string) error {
 	fmt.Fprintf(&b, "# Benchmarks: ours vs kube-controller-manager's DaemonSet controller\n\n")
 	fmt.Fprintf(&b, "Run %s on %s; Kubernetes v1.37.2 (kube-apiserver, kube-scheduler, kube-controller-manager), etcd v3.6.13, kwok v0.8.0; "+
 		"the built-in controller runs alone in a kube-controller-manager started with `--controllers=daemonset-controller`. "+
-		"Times are from the bench's own clock (watch events), not the API's one-second timestamps. "+
+		"Times are from the bench's own clock (watch events), not the API's one-second timestamps, except a rollout's pod creations, which come from the API server's audit log. "+
 		"Reproduce with `make bench` (see e2e/bench).\n\n", r.Started.Format("2006-01-02 15:04 MST"), r.Machine)
 
 	sort.SliceStable(r.Rollouts, func(i, j int) bool {
