@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 
+	"github.com/daemonset-controller/daemonset-controller/pkg/expectations"
 	"github.com/daemonset-controller/daemonset-controller/pkg/metrics"
 	"github.com/daemonset-controller/daemonset-controller/pkg/placement"
 	"github.com/daemonset-controller/daemonset-controller/pkg/plan"
@@ -171,7 +172,11 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 			started++
 			cs.inFlight++
 			c.expectations.Expect(k, []string{node}, nil)
-			go func() { cs.results <- c.createPod(ctx, ds, template, node) }()
+			go func() {
+				cctx, cancel := context.WithTimeout(ctx, createTimeout)
+				defer cancel()
+				cs.results <- c.createPod(cctx, ds, template, node)
+			}()
 			continue
 		}
 		if cs.inFlight == 0 || stop == "yield" || (more && stop == "" && started == len(nodes)) {
@@ -285,6 +290,13 @@ type resumeAt struct {
 	batch int
 	at    time.Time
 }
+
+// createTimeout bounds a creation, its wait for the rate limiter
+// included, to less than its expectation lives: the DaemonSet's next sync
+// may run while it waits (see createPods), and once the expectation had
+// expired that sync would create on its node too. A creation given up
+// before it is sent releases its node at once.
+var createTimeout = expectations.DefaultTTL - time.Minute
 
 // provenWindow is the creations in flight once one has succeeded: what a
 // client creating pods in parallel would use. Its failures cost little (a

@@ -1261,7 +1261,7 @@ func TestSyncCutLeavesCreationsInFlight(t *testing.T) {
 	// reactors run under its lock.)
 	release := make(chan struct{})
 	var calls atomic.Int32
-	f.c.client = hangingCreates{Interface: f.c.client, hang: func() {
+	f.c.client = hangingCreates{Interface: f.c.client, hang: func(context.Context) {
 		if n := calls.Add(1); n >= 2 && n <= 4 {
 			<-release
 		}
@@ -1299,7 +1299,7 @@ func TestSyncCutLeavesCreationsInFlight(t *testing.T) {
 // hangingCreates calls hang before each pod creation.
 type hangingCreates struct {
 	kubernetes.Interface
-	hang func()
+	hang func(context.Context)
 }
 
 func (h hangingCreates) CoreV1() typedcorev1.CoreV1Interface {
@@ -1308,7 +1308,7 @@ func (h hangingCreates) CoreV1() typedcorev1.CoreV1Interface {
 
 type hangingCore struct {
 	typedcorev1.CoreV1Interface
-	hang func()
+	hang func(context.Context)
 }
 
 func (h hangingCore) Pods(namespace string) typedcorev1.PodInterface {
@@ -1317,10 +1317,34 @@ func (h hangingCore) Pods(namespace string) typedcorev1.PodInterface {
 
 type hangingPods struct {
 	typedcorev1.PodInterface
-	hang func()
+	hang func(context.Context)
 }
 
 func (h hangingPods) Create(ctx context.Context, pod *v1.Pod, opts metav1.CreateOptions) (*v1.Pod, error) {
-	h.hang()
+	h.hang(ctx)
+	if err := ctx.Err(); err != nil {
+		return nil, err // given up before it was sent
+	}
 	return h.PodInterface.Create(ctx, pod, opts)
+}
+
+// TestSyncGivesUpCreationsBeforeTheirExpectationExpires: a creation that
+// cannot go out (here: it hangs, as behind a long rate-limiter queue) is
+// given up within createTimeout, and its node is released, so the next
+// sync creates there without risking a second pod from a late request.
+func TestSyncGivesUpCreationsBeforeTheirExpectationExpires(t *testing.T) {
+	defer func(d time.Duration) { createTimeout = d }(createTimeout)
+	createTimeout = 50 * time.Millisecond
+	f := newFixture(t, Options{})
+	f.add(newDaemonSet(), newNode("n1", true))
+	f.c.client = hangingCreates{Interface: f.c.client, hang: func(ctx context.Context) { <-ctx.Done() }}
+	if err := f.sync(); err == nil {
+		t.Fatal("the sync reported no error for a creation given up")
+	}
+	if c, _ := f.pending(); c != 0 {
+		t.Errorf("%d creations still expected after the creation was given up, want 0", c)
+	}
+	if n := len(f.createdPods()); n != 0 {
+		t.Errorf("%d pods created, want 0", n)
+	}
 }

@@ -13,7 +13,8 @@ import (
 // arrival order. A sync creating pods holds the gate at its priority and,
 // before each creation, waits while a sync of higher priority holds it.
 // Work of higher priority never waits for lower, so nothing deadlocks, and
-// every hold ends with its sync.
+// every hold ends when its creations have returned (a sync may leave them
+// in flight when it ends; see the controller's createPods).
 type Gate struct {
 	mu      sync.Mutex
 	held    map[int64]int
