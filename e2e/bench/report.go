@@ -220,7 +220,7 @@ func timelineName(kind, controller, limits string, rest ...string) string {
 }
 
 // phase is the length of a rollout's creation phase, from its first pod
-// seen to its last, in seconds: the rate it shows leaves out the time
+// created to its last (by the audit log), in seconds: the rate it shows leaves out the time
 // before the first creation (for a controller: seeing the DaemonSet and
 // writing its revision), which the ratio to the built-in covers.
 func phase(r rolloutResult) float64 {

@@ -78,6 +78,24 @@ rules:
 - level: None
 `)
 
+// await waits until pc has seen r.Nodes pods Ready, then sets the times
+// from start and the timeline: seen and ready from pc, created from the
+// audit log.
+func (r *rolloutResult) await(ctx context.Context, b *bed.Bed, pc *podClock, start time.Time, what string) error {
+	err := b.WaitFor(ctx, 20*time.Minute, what, func(context.Context) (bool, error) {
+		seen, ready, ok := pc.when(r.Nodes)
+		if ok {
+			r.Seen, r.Ready = seen.Sub(start), ready.Sub(start)
+		}
+		return ok, nil
+	})
+	r.Timeline = pc.timeline(start)
+	if err != nil {
+		return err
+	}
+	return r.createdByAudit(b.AuditLog, start)
+}
+
 // createdByAudit sets Created and First from the audit log: when the
 // API server answered the first and the n-th successful pod creation.
 func (r *rolloutResult) createdByAudit(path string, start time.Time) error {
@@ -90,7 +108,7 @@ func (r *rolloutResult) createdByAudit(path string, start time.Time) error {
 		var e struct {
 			Verb      string `json:"verb"`
 			ObjectRef *struct {
-				Resource, Subresource, Namespace string
+				Resource, Subresource string
 			} `json:"objectRef"`
 			ResponseStatus *struct {
 				Code int `json:"code"`
@@ -506,17 +524,7 @@ func runRollout(ctx context.Context, ctrl controller, lim limits, n int, busy bo
 	if _, err := b.Client.AppsV1().DaemonSets("my-kube").Create(ctx, ds, metav1.CreateOptions{}); err != nil {
 		return res, err
 	}
-	err = b.WaitFor(ctx, 20*time.Minute, "the rollout", func(context.Context) (bool, error) {
-		seen, ready, ok := pc.when(n)
-		if ok {
-			res.Seen, res.Ready = seen.Sub(start), ready.Sub(start)
-		}
-		return ok, nil
-	})
-	res.Timeline = pc.timeline(start)
-	if err == nil {
-		err = res.createdByAudit(b.AuditLog, start)
-	}
+	err = res.await(ctx, b, pc, start, "the rollout")
 	res.Cost.CPUSeconds, res.Cost.PeakRSSMiB = procCost(p.Pid())
 	res.Cost.Requests = diff(requestCounts(ctx, b), before)
 	return res, err
@@ -867,16 +875,6 @@ func runPlain(ctx context.Context, n int) (rolloutResult, error) {
 	}
 	close(jobs)
 	wg.Wait()
-	err = b.WaitFor(ctx, 20*time.Minute, "the plain pods", func(context.Context) (bool, error) {
-		seen, ready, ok := pc.when(n)
-		if ok {
-			res.Seen, res.Ready = seen.Sub(start), ready.Sub(start)
-		}
-		return ok, nil
-	})
-	res.Timeline = pc.timeline(start)
-	if err == nil {
-		err = res.createdByAudit(b.AuditLog, start)
-	}
+	err = res.await(ctx, b, pc, start, "the plain pods")
 	return res, err
 }

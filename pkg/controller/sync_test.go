@@ -1198,11 +1198,22 @@ func TestSyncResumesAfterBurst(t *testing.T) {
 	f.client.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "", errQuota)
 	})
-	_ = f.sync()
+	// Cut again, the sync leaves its creations in flight and returns;
+	// their failures come back through the background step.
+	if err := f.sync(); err != nil {
+		t.Errorf("the cut sync returned %v; its creations' failures are the background step's", err)
+	}
 	if n := len(f.actions("create", "pods")); n != 4 {
 		t.Errorf("%d create calls in the second sync, want 4 (resumed)", n)
 	}
-	// After that failure the third starts from one again.
+	// That step puts creations off, requeues the DaemonSet with the rate
+	// limiter as a failed sync would, and the third sync starts from one.
+	if wait := f.c.createBackoff.wait("ds-uid", f.clock.Now()); wait != time.Second {
+		t.Errorf("creation backoff %v after refused creations, want 1s", wait)
+	}
+	if n := f.c.queue.NumRequeues(dsKey); n != 1 {
+		t.Errorf("%d rate-limited requeues after the failures, want 1", n)
+	}
 	if got := f.c.takeResume(newDaemonSet()); got != 1 {
 		t.Errorf("a failed sync left a resume of %d", got)
 	}
