@@ -31,6 +31,7 @@ import (
 	"github.com/daemonset-controller/daemonset-controller/pkg/eventlimit"
 	"github.com/daemonset-controller/daemonset-controller/pkg/metrics"
 	"github.com/daemonset-controller/daemonset-controller/pkg/prioritylimit"
+	"github.com/daemonset-controller/daemonset-controller/pkg/procs"
 	"github.com/daemonset-controller/daemonset-controller/pkg/wiretrim"
 )
 
@@ -69,7 +70,6 @@ type options struct {
 }
 
 func main() {
-	oneProcUnlessSet()
 	opts, err := parseFlags(os.Args[1:])
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -79,21 +79,23 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	followLoadUnlessSet(ctx)
 	if err := run(ctx, opts); err != nil && !errors.Is(err, context.Canceled) {
 		fail(err)
 	}
 }
 
-// oneProcUnlessSet runs the controller on one P, unless the GOMAXPROCS
-// environment variable asks for more. The controller's work is I/O: watch
-// events decoded one at a time and requests that wait on the API server;
-// its syncs are about 1% of its CPU. A second P mostly buys threads waking
-// and spinning for each other: 17% more CPU for the same 3,000-node rollout
-// (docs/benchmarks/procs-3000).
-func oneProcUnlessSet() {
-	if os.Getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(1)
+// followLoadUnlessSet runs the controller on one P, and on more only while
+// a burst keeps one busy (pkg/procs), unless the GOMAXPROCS environment
+// variable fixes the number. The most Ps is the runtime's own default, which
+// follows the container's CPU limit.
+func followLoadUnlessSet(ctx context.Context) {
+	if os.Getenv("GOMAXPROCS") != "" {
+		return
 	}
+	p := procs.Default
+	p.Max = runtime.GOMAXPROCS(0)
+	procs.Start(ctx, p)
 }
 
 // fail prints one line and exits non-zero: errors a user causes (bad flags,

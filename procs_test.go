@@ -1,11 +1,12 @@
 package main
 
 import (
+	"context"
 	"runtime"
 	"testing"
 )
 
-func TestOneProcUnlessSet(t *testing.T) {
+func TestFollowLoadUnlessSet(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	for _, tc := range []struct {
 		env  string
@@ -16,7 +17,9 @@ func TestOneProcUnlessSet(t *testing.T) {
 	} {
 		t.Setenv("GOMAXPROCS", tc.env)
 		runtime.GOMAXPROCS(3) // the runtime read the variable at start; stand in for that
-		oneProcUnlessSet()
+		ctx, cancel := context.WithCancel(context.Background())
+		followLoadUnlessSet(ctx)
+		cancel()
 		if got := runtime.GOMAXPROCS(0); got != tc.want {
 			t.Errorf("GOMAXPROCS=%q: %d Ps, want %d", tc.env, got, tc.want)
 		}
