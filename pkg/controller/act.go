@@ -158,7 +158,7 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 	template := podTemplate(ds, hash)
 	k := key(ds)
 	priority := prioritylimit.Priority(ctx)
-	cs := &creations{results: make(chan error, len(nodes)), release: c.gate.Hold(priority)}
+	cs := &creations{results: make(chan error, len(nodes)), release: c.gate.Hold(priority), began: c.opts.Now()}
 	first := c.takeResume(ds)
 	window := first
 	started := 0
@@ -192,7 +192,8 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 		}
 	}
 	if more && stop == "" {
-		c.resume.Store(k, resumeAt{uid: ds.UID, batch: window, at: c.opts.Now()})
+		cs.resume = resumeAt{uid: ds.UID, batch: window, at: c.opts.Now()}
+		c.resume.Store(k, cs.resume)
 	}
 	if skipped := len(nodes) - started; skipped > 0 {
 		if stop != "canceled" {
@@ -202,7 +203,8 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 		case "canceled":
 		case "yield":
 			c.yielded.Store(k, true)
-			c.resume.Store(k, resumeAt{uid: ds.UID, batch: window, at: c.opts.Now()})
+			cs.resume = resumeAt{uid: ds.UID, batch: window, at: c.opts.Now()}
+			c.resume.Store(k, cs.resume)
 			c.queue.Add(k)
 			klog.FromContext(ctx).V(2).Info("Yielding to a more urgent DaemonSet", "skipped", skipped)
 		default:
@@ -228,6 +230,11 @@ type creations struct {
 	created  int
 	errs     []error
 	release  func() // the gate's hold
+	// began is when the sync started them, and resume the window it left
+	// for the next sync: a background finish must not undo what a newer
+	// sync of the same DaemonSet has set since.
+	began  time.Time
+	resume resumeAt
 }
 
 // wait takes the next creation's result, and tells why no more should
@@ -255,13 +262,13 @@ func (c *Controller) finishCreations(ds *appsv1.DaemonSet, cs *creations) error 
 		cs.wait()
 	}
 	if cs.created > 0 {
-		c.createBackoff.reset(string(ds.UID))
+		c.createBackoff.resetUnlessSince(string(ds.UID), cs.began)
 	}
 	if slices.ContainsFunc(cs.errs, refused) {
 		c.createBackoff.next(string(ds.UID), c.opts.Now())
 	}
-	if len(cs.errs) > 0 {
-		c.resume.Delete(key(ds)) // the next sync starts from one again
+	if len(cs.errs) > 0 && cs.resume != (resumeAt{}) {
+		c.resume.CompareAndDelete(key(ds), cs.resume) // the next sync starts from one again
 	}
 	return errors.Join(cs.errs...)
 }

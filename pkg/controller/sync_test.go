@@ -1359,3 +1359,37 @@ func TestSyncGivesUpCreationsBeforeTheirExpectationExpires(t *testing.T) {
 		t.Errorf("%d pods created, want 0", n)
 	}
 }
+
+// TestFinishCreationsKeepsNewerState: a sync's creations finishing in the
+// background after a newer sync of the same DaemonSet failed do not undo
+// that sync's backoff with their successes, nor drop the window it left
+// with their own failures.
+func TestFinishCreationsKeepsNewerState(t *testing.T) {
+	f := newFixture(t, Options{})
+	ds := newDaemonSet()
+	uid := string(ds.UID)
+	finish := func(results ...error) {
+		t.Helper()
+		cs := &creations{results: make(chan error, len(results)), release: func() {}, began: f.clock.Now()}
+		cs.resume = resumeAt{uid: ds.UID, batch: 64, at: f.clock.Now()}
+		f.c.resume.Store(dsKey, cs.resume)
+		f.clock.Advance(time.Second)
+		// A newer sync fails and leaves its own window while these are in flight.
+		f.c.createBackoff.next(uid, f.clock.Now())
+		f.c.resume.Store(dsKey, resumeAt{uid: ds.UID, batch: 8, at: f.clock.Now()})
+		for _, err := range results {
+			cs.inFlight++
+			cs.results <- err
+		}
+		_ = f.c.finishCreations(ds, cs)
+	}
+
+	finish(nil) // one success
+	if wait := f.c.createBackoff.wait(uid, f.clock.Now()); wait != time.Second {
+		t.Errorf("backoff %v after an older sync's success, want the newer failure's 1s", wait)
+	}
+	finish(apierrors.NewInternalError(errors.New("etcd timeout")))
+	if got := f.c.takeResume(ds); got != 8 {
+		t.Errorf("resume %d after an older sync's failure, want the newer sync's 8", got)
+	}
+}
