@@ -383,7 +383,7 @@ func (c *Controller) createPod(ctx context.Context, ds *appsv1.DaemonSet, templa
 		return nil
 	case apierrors.HasStatusCause(err, v1.NamespaceTerminatingCause):
 		// No event either: the namespace refuses those too.
-		c.expectations.CreationObserved(key(ds), node)
+		c.creationFailed(ds, node)
 		return errNamespaceTerminating
 	case mayExist(err):
 		// The pod may exist: keep expecting it so it is not made twice
@@ -391,9 +391,20 @@ func (c *Controller) createPod(ctx context.Context, ds *appsv1.DaemonSet, templa
 		c.recorder.Eventf(ds, v1.EventTypeWarning, reasonFailedCreate, "Error creating: %v", err)
 		return fmt.Errorf("creating pod on node %s: %w", node, err)
 	}
-	c.expectations.CreationObserved(key(ds), node)
+	c.creationFailed(ds, node)
 	c.recorder.Eventf(ds, v1.EventTypeWarning, reasonFailedCreate, "Error creating: %v", err)
 	return fmt.Errorf("creating pod on node %s: %w", node, err)
+}
+
+// creationFailed releases node for another creation, unless ds was deleted
+// and made again under its name while the creation was in flight (it may
+// have finished in the background): expectations are kept by name, and
+// the new DaemonSet's may name the same node.
+func (c *Controller) creationFailed(ds *appsv1.DaemonSet, node string) {
+	if cur, err := c.dsLister.DaemonSets(ds.Namespace).Get(ds.Name); err == nil && cur.UID != ds.UID {
+		return
+	}
+	c.expectations.CreationObserved(key(ds), node)
 }
 
 // podTemplate is the DaemonSet's template plus what every daemon pod

@@ -1393,3 +1393,22 @@ func TestFinishCreationsKeepsNewerState(t *testing.T) {
 		t.Errorf("resume %d after an older sync's failure, want the newer sync's 8", got)
 	}
 }
+
+// TestFailedCreationKeepsARecreatedDaemonSetsExpectation: a creation of a
+// deleted DaemonSet that fails after one of the same name took its place
+// (it finished in the background) does not release the new one's node.
+func TestFailedCreationKeepsARecreatedDaemonSetsExpectation(t *testing.T) {
+	f := newFixture(t, Options{})
+	old := newDaemonSet()
+	f.add(newDaemonSet(func(ds *appsv1.DaemonSet) { ds.UID = "ds-uid-2" }), newNode("n1", true))
+	f.c.expectations.Expect(dsKey, []string{"n1"}, nil) // the new one's creation on n1
+	f.client.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewInternalError(errors.New("failed calling webhook"))
+	})
+	if err := f.c.createPod(context.Background(), old, podTemplate(old, ""), "n1"); err == nil {
+		t.Fatal("the creation succeeded; the test needs it to fail")
+	}
+	if nodes, _ := f.c.expectations.CreatingOn(dsKey); !nodes["n1"] {
+		t.Errorf("the old DaemonSet's failure released the new one's creation on n1")
+	}
+}
