@@ -6,8 +6,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log"
 	"math/rand"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -494,6 +496,7 @@ func runRollout(ctx context.Context, ctrl controller, lim limits, n int, busy bo
 	}
 	defer b.Stop()
 	defer os.RemoveAll(b.Dir)
+	defer keepLog(b, ctrl, fmt.Sprintf("rollout-%s-%s-%d-busy=%t", ctrl.Name, strings.Fields(lim.Name)[0], n, busy))
 	p, err := ctrl.start(ctx, b, lim)
 	if err != nil {
 		return res, err
@@ -554,6 +557,7 @@ func runNewNodes(ctx context.Context, ctrl controller, lim limits, base, added, 
 	}
 	defer b.Stop()
 	defer os.RemoveAll(b.Dir)
+	defer keepLog(b, ctrl, fmt.Sprintf("newnodes-%s-%s", ctrl.Name, strings.Fields(lim.Name)[0]))
 	p, err := ctrl.start(ctx, b, lim)
 	if err != nil {
 		return res, err
@@ -762,6 +766,7 @@ func runUpdate(ctx context.Context, ctrl controller, lim limits, n int) (updateR
 	}
 	defer b.Stop()
 	defer os.RemoveAll(b.Dir)
+	defer keepLog(b, ctrl, fmt.Sprintf("update-%s-%s-%d", ctrl.Name, strings.Fields(lim.Name)[0], n))
 	p, err := ctrl.start(ctx, b, lim)
 	if err != nil {
 		return res, err
@@ -877,4 +882,29 @@ func runPlain(ctx context.Context, n int) (rolloutResult, error) {
 	wg.Wait()
 	err = res.await(ctx, b, pc, start, "the plain pods")
 	return res, err
+}
+
+// logDir, if set, keeps each run's controller log (-logs).
+var logDir string
+
+// keepLog copies the controller's log out of the bed before the bed's
+// folder goes, as name.log under logDir.
+func keepLog(b *bed.Bed, ctrl controller, name string) {
+	if logDir == "" {
+		return
+	}
+	file := "daemonset-controller.log"
+	if ctrl.Name != "ours" {
+		file = "kube-controller-manager.log"
+	}
+	data, err := os.ReadFile(filepath.Join(b.Dir, file))
+	if err == nil {
+		err = os.MkdirAll(logDir, 0o755)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(logDir, name+".log"), data, 0o644)
+	}
+	if err != nil {
+		log.Printf("keeping the %s log: %v", ctrl.Name, err)
+	}
 }
