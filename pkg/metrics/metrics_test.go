@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"runtime"
 	"strings"
 	"testing"
 
@@ -53,6 +54,22 @@ daemonset_controller_pending_expectations{kind="creations"} 2
 daemonset_controller_pending_expectations{kind="deletions"} 1
 `
 	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want), "daemonset_controller_pending_expectations"); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestGoMaxProcs: the README points at this metric for the number of Ps
+// the controller follows its load with (pkg/procs).
+func TestGoMaxProcs(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	runtime.GOMAXPROCS(1)
+	m := New(nil)
+	want := `
+# HELP go_sched_gomaxprocs_threads The current runtime.GOMAXPROCS setting, or the number of operating system threads that can execute user-level Go code simultaneously. Sourced from /sched/gomaxprocs:threads.
+# TYPE go_sched_gomaxprocs_threads gauge
+go_sched_gomaxprocs_threads 1
+`
+	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want), "go_sched_gomaxprocs_threads"); err != nil {
 		t.Error(err)
 	}
 }
