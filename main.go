@@ -87,8 +87,9 @@ func main() {
 
 // followLoadUnlessSet runs the controller on one P, and on more only while
 // a burst keeps one busy (pkg/procs), unless the GOMAXPROCS environment
-// variable fixes the number. The most Ps is the runtime's own default, which
-// follows the container's CPU limit.
+// variable fixes the number. The most Ps is the runtime's own default at
+// start: the CPUs, or the container's CPU limit rounded up (but at least
+// two, as the runtime keeps it).
 func followLoadUnlessSet(ctx context.Context) {
 	if os.Getenv("GOMAXPROCS") != "" {
 		return

@@ -4,9 +4,10 @@
 // and spin for each other (17% more CPU for a 3,000-node rollout,
 // docs/benchmarks/procs-3000). But when 100 nodes join under 20 DaemonSets,
 // decoding their events and syncing keeps one P busy, and the most urgent
-// pods wait for it (critical pods 1.5–2.4 s on one P, 1.0 s on two). So the
-// controller runs on one P while that P has time to spare, and adds one
-// while a burst keeps them all busy.
+// pods wait for it (the critical pods' last one 1.5 to 2.4 s after its node
+// turned Ready on one P, about 1 s on two). So the controller runs on one P
+// while that P has time to spare, and adds one while a burst keeps them all
+// busy.
 package procs
 
 import (
@@ -31,11 +32,11 @@ type Policy struct {
 }
 
 // Default is tuned for bursts of watch events: an interval of a tenth of a
-// second (Every) sees a burst before most of its work has queued, and three
-// quiet seconds end it.
+// second (Every) sees a burst before most of its work has queued, and 30
+// quiet intervals (3 s) end it.
 var Default = Policy{Up: 0.8, Down: 0.5, Calm: 30}
 
-// Every is how often Run measures.
+// Every is how often the process's CPU time is read.
 const Every = 100 * time.Millisecond
 
 // State is what the policy remembers between intervals.
@@ -64,34 +65,54 @@ func (p Policy) Next(s State, cores float64) State {
 
 // Start puts the process on one P and, until ctx ends, moves GOMAXPROCS by
 // p every interval. Where the process's CPU time cannot be read, it stays on
-// one P.
+// one P. Setting GOMAXPROCS ends the runtime's own updates of it (Go 1.25
+// and later follow a changed CPU limit): p.Max stays as given.
 func Start(ctx context.Context, p Policy) {
 	runtime.GOMAXPROCS(1)
-	before, ok := cpuTime()
-	if !ok || p.Max <= 1 {
+	if _, ok := cpuTime(); !ok || p.Max <= 1 {
 		return
 	}
-	go follow(ctx, p, before)
+	m := meter{cpu: cpuTime, now: time.Now, set: func(n int) { runtime.GOMAXPROCS(n) }}
+	tick := time.NewTicker(Every)
+	go func() {
+		defer tick.Stop()
+		m.follow(ctx, p, tick.C)
+	}()
 }
 
-func follow(ctx context.Context, p Policy, before time.Duration) {
+// meter is what follow reads and sets: the process's in Start, a test's
+// own in tests.
+type meter struct {
+	cpu func() (time.Duration, bool)
+	now func() time.Time
+	set func(procs int)
+}
+
+// follow sets the Ps after each tick until ctx ends or tick is closed. The
+// process is on one P when it starts.
+func (m meter) follow(ctx context.Context, p Policy, tick <-chan time.Time) {
 	logger := klog.FromContext(ctx)
 	s := State{Procs: 1}
-	at := time.Now()
-	tick := time.NewTicker(Every)
-	defer tick.Stop()
+	before, _ := m.cpu()
+	at := m.now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case _, open := <-tick:
+			if !open {
+				return
+			}
 		}
-		used, _ := cpuTime()
-		now := time.Now() // not Every: a busy P delays the tick too
+		used, ok := m.cpu()
+		now := m.now() // not Every: a busy P delays the tick too
+		if !ok || !now.After(at) || ctx.Err() != nil {
+			continue
+		}
 		cores := float64(used-before) / float64(now.Sub(at))
 		next := p.Next(s, cores)
 		if next.Procs != s.Procs {
-			runtime.GOMAXPROCS(next.Procs)
+			m.set(next.Procs)
 			logger.V(2).Info("Changed the number of Ps", "procs", next.Procs, "cores", cores)
 		}
 		s, before, at = next, used, now

@@ -2,8 +2,7 @@ package procs
 
 import (
 	"context"
-	"runtime"
-	"sync/atomic"
+	"slices"
 	"testing"
 	"time"
 )
@@ -63,43 +62,88 @@ func FuzzNext(f *testing.F) {
 		if d := s.Procs - procs; d > 1 || d < -1 {
 			t.Fatalf("moved from %d to %d Ps", procs, s.Procs)
 		}
-		if s.Procs < procs && cores > p.Down*float64(procs) {
-			t.Fatalf("dropped to %d Ps at %.2f cores", s.Procs, cores)
+		if s.Procs > procs && cores < p.Up*float64(procs) {
+			t.Fatalf("added a P at %.2f cores on %d", cores, procs)
+		}
+		if s.Procs < procs && (cores > p.Down*float64(procs-1) || calm+1 < p.Calm) {
+			t.Fatalf("dropped to %d Ps at %.2f cores after %d calm intervals", s.Procs, cores, calm)
 		}
 	})
 }
 
-// TestStartFollowsLoad runs the real loop on this process: it adds a P while
-// goroutines burn CPU and drops it once they stop.
-func TestStartFollowsLoad(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	Start(ctx, Policy{Max: 2, Up: 0.8, Down: 0.5, Calm: 3})
-	if n := runtime.GOMAXPROCS(0); n != 1 {
-		t.Fatalf("started on %d Ps, want 1", n)
-	}
-
-	var stop atomic.Bool
-	for range 2 {
-		go func() {
-			for !stop.Load() {
+// TestFollow runs the loop on a meter of its own: the Ps it sets follow
+// the CPU time read at each tick, over the wall time since the last.
+func TestFollow(t *testing.T) {
+	p := Policy{Max: 2, Up: 0.8, Down: 0.5, Calm: 3}
+	for _, tc := range []struct {
+		name  string
+		cores []float64 // used in each interval
+		fail  int       // the interval (from 1) whose CPU time cannot be read; 0 for none
+		want  []int     // the Ps set, in order
+	}{
+		{name: "idle", cores: []float64{0.1, 0.2, 0.1}},
+		{name: "a burst and its end", cores: []float64{0.1, 0.95, 1.6, 1.2, 0.3, 0.2, 0.1}, want: []int{2, 1}},
+		{name: "a short lull keeps the second P", cores: []float64{0.9, 0.3, 0.3, 1.0, 0.3}, want: []int{2}},
+		{name: "an unreadable interval is skipped", cores: []float64{0.2, 0.9, 0.2}, fail: 2, want: nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var (
+				clock time.Time
+				cpu   time.Duration
+				reads int
+				set   []int
+			)
+			m := meter{
+				cpu: func() (time.Duration, bool) {
+					if reads > 0 && reads <= len(tc.cores) {
+						cpu += time.Duration(tc.cores[reads-1] * float64(Every))
+						clock = clock.Add(Every)
+					}
+					reads++
+					return cpu, reads-1 != tc.fail
+				},
+				now: func() time.Time { return clock },
+				set: func(n int) { set = append(set, n) },
 			}
-		}()
+			tick := make(chan time.Time)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				m.follow(context.Background(), p, tick)
+			}()
+			for range tc.cores {
+				tick <- time.Time{}
+			}
+			close(tick)
+			<-done
+			if !slices.Equal(set, tc.want) {
+				t.Errorf("set %v, want %v", set, tc.want)
+			}
+		})
 	}
-	waitFor(t, "a second P under load", func() bool { return runtime.GOMAXPROCS(0) == 2 })
-	stop.Store(true)
-	waitFor(t, "one P once idle", func() bool { return runtime.GOMAXPROCS(0) == 1 })
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if cond() {
-			return
-		}
+// TestFollowStopsWithItsContext: no change after the context ends, even
+// for a tick already taken.
+func TestFollowStopsWithItsContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var clock time.Time
+	var cpu time.Duration
+	reads := 0
+	m := meter{
+		cpu: func() (time.Duration, bool) {
+			if reads++; reads > 1 { // the first is follow's start
+				clock, cpu = clock.Add(Every), cpu+Every // fully busy
+				cancel()                                 // as if it ended while reading
+			}
+			return cpu, true
+		},
+		now: func() time.Time { return clock },
+		set: func(n int) { t.Errorf("set %d Ps after the context ended", n) },
 	}
-	t.Fatalf("no %s within 20 s", what)
+	tick := make(chan time.Time, 1)
+	tick <- time.Time{}
+	m.follow(ctx, Policy{Max: 2, Up: 0.8, Down: 0.5, Calm: 3}, tick)
 }
 
 func abs(n int) int {
