@@ -171,6 +171,10 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 			if stop = c.nextStop(ctx, priority, started >= first); stop != "" {
 				continue
 			}
+			if c.gone(ds) {
+				stop = "canceled"
+				continue
+			}
 			node := nodes[started]
 			started++
 			cs.inFlight++
@@ -394,6 +398,14 @@ func (c *Controller) createPod(ctx context.Context, ds *appsv1.DaemonSet, templa
 	c.creationFailed(ds, node)
 	c.recorder.Eventf(ds, v1.EventTypeWarning, reasonFailedCreate, "Error creating: %v", err)
 	return fmt.Errorf("creating pod on node %s: %w", node, err)
+}
+
+// gone reports whether ds has left the cache, deleted or replaced by a
+// DaemonSet of the same name, while its sync was creating: the rest of its
+// pods would have no owner, and the garbage collector would delete them.
+func (c *Controller) gone(ds *appsv1.DaemonSet) bool {
+	cur, err := c.dsLister.DaemonSets(ds.Namespace).Get(ds.Name)
+	return apierrors.IsNotFound(err) || (err == nil && cur.UID != ds.UID)
 }
 
 // creationFailed releases node for another creation, unless ds was deleted

@@ -48,15 +48,10 @@ func (b *backoff) next(key string, now time.Time) {
 	}
 }
 
-// reset forgets key: its next attempt may go ahead, and a failure after it
-// waits initial again.
-func (b *backoff) reset(key string) {
-	b.resetUnlessSince(key, time.Time{})
-}
-
-// resetUnlessSince resets key unless it failed at or after since: an
-// attempt that began before a newer failure must not undo that failure's
-// backoff. The zero since resets always.
+// resetUnlessSince forgets key, so that its next attempt may go ahead and
+// a failure after it waits initial again, unless it failed at or after
+// since: an attempt that began before a newer failure must not undo that
+// failure's backoff. The zero since forgets it always.
 func (b *backoff) resetUnlessSince(key string, since time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -884,7 +884,7 @@ func TestSyncCreateOutcomeUnknown(t *testing.T) {
 				return n
 			}
 			_ = f.sync() // a created, b failed
-			f.c.createBackoff.reset(string(ds.UID))
+			f.c.createBackoff.resetUnlessSince(string(ds.UID), time.Time{})
 			f.mustSync() // a still unseen
 			if retried := callsOnB() == 2; retried != tt.retried || callsOnB() > 2 {
 				t.Fatalf("%d creation calls for b; want retried %v", callsOnB(), tt.retried)
@@ -1410,5 +1410,31 @@ func TestFailedCreationKeepsARecreatedDaemonSetsExpectation(t *testing.T) {
 	}
 	if nodes, _ := f.c.expectations.CreatingOn(dsKey); !nodes["n1"] {
 		t.Errorf("the old DaemonSet's failure released the new one's creation on n1")
+	}
+}
+
+// TestSyncStopsCreatingForADeletedDaemonSet: a DaemonSet deleted while its
+// sync creates pods gets no more of them; they would have no owner.
+func TestSyncStopsCreatingForADeletedDaemonSet(t *testing.T) {
+	f := newFixture(t, Options{})
+	ds := newDaemonSet()
+	f.add(ds)
+	for i := range 10 {
+		f.add(newNode(fmt.Sprintf("n%d", i), true))
+	}
+	// The DaemonSet leaves the cache as its first creation is answered,
+	// before the slow start lets a second one go.
+	var calls atomic.Int32
+	f.client.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		if calls.Add(1) == 1 {
+			if err := f.indexer(ds).Delete(ds); err != nil {
+				t.Error(err)
+			}
+		}
+		return false, nil, nil
+	})
+	_ = f.sync()
+	if n := len(f.createdPods()); n != 1 {
+		t.Errorf("%d pods created for a deleted DaemonSet, want only the first", n)
 	}
 }
