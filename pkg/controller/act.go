@@ -195,7 +195,7 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 			window = max(window+1, provenWindow)
 		}
 	}
-	if more && stop == "" {
+	if stop == "yield" || (more && stop == "") { // the next sync resumes here
 		cs.resume = resumeAt{uid: ds.UID, batch: window, at: c.opts.Now()}
 		c.resume.Store(k, cs.resume)
 	}
@@ -207,8 +207,6 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 		case "canceled":
 		case "yield":
 			c.yielded.Store(k, true)
-			cs.resume = resumeAt{uid: ds.UID, batch: window, at: c.opts.Now()}
-			c.resume.Store(k, cs.resume)
 			c.queue.Add(k)
 			klog.FromContext(ctx).V(2).Info("Yielding to a more urgent DaemonSet", "skipped", skipped)
 		default:
@@ -404,8 +402,18 @@ func (c *Controller) createPod(ctx context.Context, ds *appsv1.DaemonSet, templa
 // DaemonSet of the same name, while its sync was creating: the rest of its
 // pods would have no owner, and the garbage collector would delete them.
 func (c *Controller) gone(ds *appsv1.DaemonSet) bool {
+	uid, ok := c.cachedUID(ds)
+	return !ok || uid != ds.UID
+}
+
+// cachedUID is the UID of the DaemonSet the cache holds under ds's name,
+// if any.
+func (c *Controller) cachedUID(ds *appsv1.DaemonSet) (types.UID, bool) {
 	cur, err := c.dsLister.DaemonSets(ds.Namespace).Get(ds.Name)
-	return apierrors.IsNotFound(err) || (err == nil && cur.UID != ds.UID)
+	if err != nil {
+		return "", false
+	}
+	return cur.UID, true
 }
 
 // creationFailed releases node for another creation, unless ds was deleted
@@ -413,7 +421,7 @@ func (c *Controller) gone(ds *appsv1.DaemonSet) bool {
 // have finished in the background): expectations are kept by name, and
 // the new DaemonSet's may name the same node.
 func (c *Controller) creationFailed(ds *appsv1.DaemonSet, node string) {
-	if cur, err := c.dsLister.DaemonSets(ds.Namespace).Get(ds.Name); err == nil && cur.UID != ds.UID {
+	if uid, ok := c.cachedUID(ds); ok && uid != ds.UID {
 		return
 	}
 	c.expectations.CreationObserved(key(ds), node)
