@@ -37,6 +37,7 @@ func main() {
 	limitNames := flag.String("limits", "default,raised", "client limits to run with (comma list of default,raised)")
 	flag.StringVar(&profileDir, "profile", "", "if set, save a CPU profile of our controller from the start of each rollout here")
 	flag.IntVar(&profileSeconds, "profile-seconds", 10, "length of each CPU profile")
+	flag.DurationVar(&restFor, "rest", 0, "if set, also measure each controller's CPU over this long after its rollout is Ready (5 s later), with only node heartbeats flowing")
 	flag.StringVar(&logDir, "logs", "", "if set, keep each run's controller log here (kube-controller-manager's for the built-in)")
 	extra := flag.String("ours-args", "", "extra flags for our controller, space-separated (for experiments)")
 	controllers := flag.String("controllers", "ours,built-in,plain", "controllers to run (comma list of ours,built-in,plain: the plain-client baseline, at raised limits)")

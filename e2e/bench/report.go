@@ -67,7 +67,7 @@ func (r *report) write(dir string) error {
 	if len(r.Rollouts) > 0 {
 		fmt.Fprintf(&b, "## Rollout: the seed's DaemonSet created to all pods created / Ready\n\n")
 		fmt.Fprintf(&b, "Created: the API server's answer to the last creation, from its audit log. Seen: the last pod seen by a watch, which the API server sometimes delivers in a burst after a pause. Ready: the last pod seen Ready. The plain client's clock starts at its first creation.\n\n")
-		fmt.Fprintf(&b, "| limits | nodes | bed | controller | created (s) | seen (s) | ready (s) | created vs | CPU (s) | peak RSS (MiB) | requests |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+		fmt.Fprintf(&b, "| limits | nodes | bed | controller | created (s) | seen (s) | ready (s) | created vs | CPU (s) (before the DaemonSet) | CPU at rest (s/min) | peak RSS (MiB) | requests |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, x := range r.Rollouts {
 			other := r.rolloutPeer(x)
 			bedKind := "quiet"
@@ -84,8 +84,12 @@ func (r *report) write(dir string) error {
 						100*x.Created.Seconds()/ours.Created.Seconds(), 100*phase(x)/phase(*ours))
 				}
 			}
-			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s | %s | %.1f | %.0f | %s |\n", x.Limits, x.Nodes, bedKind, x.Controller,
-				secs(x.Created), secs(x.Seen), secs(x.Ready), rt, x.Cost.CPUSeconds, x.Cost.PeakRSSMiB, requests(x.Cost.Requests))
+			rest := "-"
+			if x.Cost.RestCPUPerMinute > 0 {
+				rest = fmt.Sprintf("%.3f", x.Cost.RestCPUPerMinute)
+			}
+			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s | %s | %.2f (%.2f) | %s | %.0f | %s |\n", x.Limits, x.Nodes, bedKind, x.Controller,
+				secs(x.Created), secs(x.Seen), secs(x.Ready), rt, x.Cost.CPUSeconds, x.Cost.StartCPUSeconds, rest, x.Cost.PeakRSSMiB, requests(x.Cost.Requests))
 		}
 		b.WriteString("\n![rollout](rollout.png)\n\n")
 		var bars []bar

@@ -38,8 +38,15 @@ import (
 // cost is what a controller process spent during a run.
 type cost struct {
 	CPUSeconds float64
-	PeakRSSMiB float64
-	Requests   map[string]float64 // controller-attributable API requests, by verb and resource
+	// StartCPUSeconds: of CPUSeconds, what the process had spent when the
+	// run's first object was created (its start and caches, on a bed
+	// that already has its nodes). Zero where not measured.
+	StartCPUSeconds float64
+	// RestCPUPerMinute: CPU seconds per minute once the rollout is Ready,
+	// measured over -rest. Zero where not measured.
+	RestCPUPerMinute float64
+	PeakRSSMiB       float64
+	Requests         map[string]float64 // controller-attributable API requests, by verb and resource
 }
 
 type rolloutResult struct {
@@ -58,8 +65,8 @@ type rolloutResult struct {
 
 func (r rolloutResult) String() string {
 	ms := func(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
-	return fmt.Sprintf("%s %s n=%d busy=%v first=%v created=%v seen=%v ready=%v cpu=%.1fs rss=%.0fMiB",
-		r.Controller, r.Limits, r.Nodes, r.Busy, ms(r.First), ms(r.Created), ms(r.Seen), ms(r.Ready), r.Cost.CPUSeconds, r.Cost.PeakRSSMiB)
+	return fmt.Sprintf("%s %s n=%d busy=%v first=%v created=%v seen=%v ready=%v cpu=%.2fs (%.2fs before the DaemonSet) rest=%.3fs/min rss=%.0fMiB",
+		r.Controller, r.Limits, r.Nodes, r.Busy, ms(r.First), ms(r.Created), ms(r.Seen), ms(r.Ready), r.Cost.CPUSeconds, r.Cost.StartCPUSeconds, r.Cost.RestCPUPerMinute, r.Cost.PeakRSSMiB)
 }
 
 // benchAudit has the API server log every pod and DaemonSet creation in
@@ -523,6 +530,7 @@ func runRollout(ctx context.Context, ctrl controller, lim limits, n int, busy bo
 	if ctrl.Name == "ours" {
 		profile(fmt.Sprintf("rollout-%d-%s-busy=%v", n, strings.Fields(lim.Name)[0], busy))
 	}
+	res.Cost.StartCPUSeconds, _ = procCost(p.Pid())
 	start := time.Now()
 	if _, err := b.Client.AppsV1().DaemonSets("my-kube").Create(ctx, ds, metav1.CreateOptions{}); err != nil {
 		return res, err
@@ -530,7 +538,24 @@ func runRollout(ctx context.Context, ctrl controller, lim limits, n int, busy bo
 	err = res.await(ctx, b, pc, start, "the rollout")
 	res.Cost.CPUSeconds, res.Cost.PeakRSSMiB = procCost(p.Pid())
 	res.Cost.Requests = diff(requestCounts(ctx, b), before)
+	if err == nil && restFor > 0 && !busy { // the flipper would still be writing
+		res.Cost.RestCPUPerMinute = restCPU(p.Pid())
+	}
 	return res, err
+}
+
+// restFor: how long to measure a controller's CPU at rest (-rest).
+var restFor time.Duration
+
+// restCPU is the process's CPU seconds per minute over restFor, from 5 s
+// from now: a converged DaemonSet, with only node heartbeats (and the
+// controller's own timers) left to wake it.
+func restCPU(pid int) float64 {
+	time.Sleep(5 * time.Second)
+	c0, _ := procCost(pid)
+	time.Sleep(restFor)
+	c1, _ := procCost(pid)
+	return (c1 - c0) / restFor.Minutes()
 }
 
 type newNodesResult struct {
