@@ -70,7 +70,6 @@ type options struct {
 }
 
 func main() {
-	procs.QuietSysmonOrContinue()
 	opts, err := parseFlags(os.Args[1:])
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {

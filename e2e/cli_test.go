@@ -2,11 +2,9 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,8 +12,6 @@ import (
 
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-
-	"github.com/daemonset-controller/daemonset-controller/pkg/procs"
 )
 
 // TestUserErrors: mistakes a user can make end the binary with one clear
@@ -92,23 +88,5 @@ func TestGracefulStop(t *testing.T) {
 		if err := restartController(); err != nil {
 			t.Fatal(err)
 		}
-	}
-}
-
-// TestQuietSysmon: the controller runs itself again in place at start,
-// with GODEBUG keeping the runtime's system monitor out of its deep sleep
-// (pkg/procs): the process the bed started, same ID, now has it in its
-// environment, and is the one that serves /readyz.
-func TestQuietSysmon(t *testing.T) {
-	p := currentController()
-	waitReady(t, p)
-	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", p.Pid()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.ContainsFunc(strings.Split(string(env), "\x00"), func(kv string) bool {
-		return strings.HasPrefix(kv, "GODEBUG=") && strings.Contains(kv, procs.QuietSysmon)
-	}) {
-		t.Errorf("the controller's environment has no GODEBUG=%s: %q", procs.QuietSysmon, env)
 	}
 }
