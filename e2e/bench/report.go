@@ -86,7 +86,7 @@ func (r *report) write(dir string) error {
 			}
 			rest := "-"
 			if x.Cost.RestCPUPerMinute > 0 {
-				rest = fmt.Sprintf("%.3f", x.Cost.RestCPUPerMinute)
+				rest = fmt.Sprintf("%.2f", x.Cost.RestCPUPerMinute)
 			}
 			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s | %s | %.2f (%.2f) | %s | %.0f | %s |\n", x.Limits, x.Nodes, bedKind, x.Controller,
 				secs(x.Created), secs(x.Seen), secs(x.Ready), rt, x.Cost.CPUSeconds, x.Cost.StartCPUSeconds, rest, x.Cost.PeakRSSMiB, requests(x.Cost.Requests))

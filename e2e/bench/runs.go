@@ -65,7 +65,7 @@ type rolloutResult struct {
 
 func (r rolloutResult) String() string {
 	ms := func(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
-	return fmt.Sprintf("%s %s n=%d busy=%v first=%v created=%v seen=%v ready=%v cpu=%.2fs (%.2fs before the DaemonSet) rest=%.3fs/min rss=%.0fMiB",
+	return fmt.Sprintf("%s %s n=%d busy=%v first=%v created=%v seen=%v ready=%v cpu=%.2fs (%.2fs before the DaemonSet) rest=%.2fs/min rss=%.0fMiB",
 		r.Controller, r.Limits, r.Nodes, r.Busy, ms(r.First), ms(r.Created), ms(r.Seen), ms(r.Ready), r.Cost.CPUSeconds, r.Cost.StartCPUSeconds, r.Cost.RestCPUPerMinute, r.Cost.PeakRSSMiB)
 }
 
@@ -539,7 +539,7 @@ func runRollout(ctx context.Context, ctrl controller, lim limits, n int, busy bo
 	res.Cost.CPUSeconds, res.Cost.PeakRSSMiB = procCost(p.Pid())
 	res.Cost.Requests = diff(requestCounts(ctx, b), before)
 	if err == nil && restFor > 0 && !busy { // the flipper would still be writing
-		res.Cost.RestCPUPerMinute = restCPU(p.Pid())
+		res.Cost.RestCPUPerMinute, err = restCPU(ctx, p.Pid())
 	}
 	return res, err
 }
@@ -549,13 +549,26 @@ var restFor time.Duration
 
 // restCPU is the process's CPU seconds per minute over restFor, from 5 s
 // from now: a converged DaemonSet, with only node heartbeats (and the
-// controller's own timers) left to wake it.
-func restCPU(pid int) float64 {
-	time.Sleep(5 * time.Second)
+// controller's own timers) left to wake it. /proc counts CPU in 10 ms
+// ticks: a minute or more makes that small.
+func restCPU(ctx context.Context, pid int) (float64, error) {
+	wait := func(d time.Duration) error {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d):
+			return nil
+		}
+	}
+	if err := wait(5 * time.Second); err != nil {
+		return 0, err
+	}
 	c0, _ := procCost(pid)
-	time.Sleep(restFor)
+	if err := wait(restFor); err != nil {
+		return 0, err
+	}
 	c1, _ := procCost(pid)
-	return (c1 - c0) / restFor.Minutes()
+	return (c1 - c0) / restFor.Minutes(), nil
 }
 
 type newNodesResult struct {
