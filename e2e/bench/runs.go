@@ -38,8 +38,8 @@ import (
 // cost is what a controller process spent during a run.
 type cost struct {
 	CPUSeconds float64
-	// StartCPUSeconds: of CPUSeconds, what the process had spent when the
-	// run's first object was created (its start and caches, on a bed
+	// StartCPUSeconds: of CPUSeconds, what the process had spent just
+	// before the DaemonSet was created (its start and caches, on a bed
 	// that already has its nodes). Zero where not measured.
 	StartCPUSeconds float64
 	// RestCPUPerMinute: CPU seconds per minute once the rollout is Ready,

@@ -1,9 +1,9 @@
 // Package procs decides how many Ps (threads running Go code at once) the
 // controller runs on. Its work is mostly waiting on the API server, and on
 // two cores a second P then costs more CPU than it saves time: threads wake
-// and spin for each other (a 3,000-node rollout at the default limits took
-// 6.1 to 6.2 s of CPU on two Ps, 5.1 to 6.3 s, mean 5.6, on one;
-// docs/benchmarks). But when 100 nodes join under 20 DaemonSets,
+// and spin for each other (on 2026-11-30 a 3,000-node rollout at the
+// default limits took 6.1 to 6.2 s of CPU on two Ps, 5.1 to 6.3 s, mean
+// 5.6, on one; docs/benchmarks). But when 100 nodes join under 20 DaemonSets,
 // decoding their events and syncing keeps one P busy, and the most urgent
 // pods wait for it (the critical pods' last one 1.5 to 2.4 s after its node
 // turned Ready on one P, about 1 s on two). So the controller runs on one P
