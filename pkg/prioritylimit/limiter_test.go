@@ -1,6 +1,7 @@
 package prioritylimit
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"reflect"
@@ -192,5 +193,58 @@ func BenchmarkWaitUncontended(b *testing.B) {
 	ctx := WithPriority(context.Background(), 1)
 	for b.Loop() {
 		_ = l.Wait(ctx)
+	}
+}
+
+func TestQueueIsGrantedInBatches(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		qps     float32
+		burst   int
+		tokens  float64
+		waiting int
+		want    time.Duration
+	}{
+		{"a lone request waits for one token", 20, 30, 0, 1, 50 * time.Millisecond},
+		{"a queue waits for a batch (QPS 20: two)", 20, 30, 0, 5, 100 * time.Millisecond},
+		{"part of a batch already saved", 20, 30, 0.5, 5, 75 * time.Millisecond},
+		{"two waiting, batch of two", 20, 30, 0, 2, 100 * time.Millisecond},
+		{"a batch never exceeds the burst", 20, 1, 0, 5, 50 * time.Millisecond},
+		{"a low QPS grants one at a time", 5, 10, 0, 5, 200 * time.Millisecond},
+		{"a high QPS grants up to a tenth of a second's worth", 1000, 2000, 0, 500, 100 * time.Millisecond},
+		{"a high QPS, few waiting", 1000, 2000, 0, 3, 3 * time.Millisecond},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			l := New(c.qps, c.burst)
+			l.tokens = c.tokens
+			for range c.waiting {
+				heap.Push(&l.waiters, &waiter{ready: make(chan struct{})})
+			}
+			if got := l.untilGrant(); got != c.want {
+				t.Fatalf("untilGrant() = %v, want %v", got, c.want)
+			}
+		})
+	}
+}
+
+func TestBatchedGrantsKeepTheRate(t *testing.T) {
+	// A queue at QPS 20 is granted two at a time, and every request that
+	// waits gets through: no token is lost to the batching.
+	l := New(20, 30)
+	defer l.Stop()
+	drain(l)
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := l.Wait(context.Background()); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := l.Waiting(); n != 0 {
+		t.Fatalf("%d still waiting", n)
 	}
 }
