@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -70,6 +71,7 @@ type options struct {
 }
 
 func main() {
+	widenTimerSlack()
 	opts, err := parseFlags(os.Args[1:])
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -225,6 +227,7 @@ func run(ctx context.Context, o options) error {
 	electionCfg.UserAgent = name + "/leader-election"
 	informerCfg := rest.CopyConfig(cfg)
 	informerCfg.UserAgent = name + "/shared-informers"
+	watchOverHTTP1(informerCfg)
 	// The controller's own client serves the requests of the most urgent
 	// DaemonSets first (see pkg/prioritylimit); the rate stays --kube-api-qps.
 	// Stopping the limiter fails every request still to be sent: that is
@@ -295,6 +298,30 @@ func run(ctx context.Context, o options) error {
 		err = fmt.Errorf("the API server rejected our credentials (401 Unauthorized), so the lease could not be renewed: %w", err)
 	}
 	return err
+}
+
+// watchOverHTTP1 makes the clients made from cfg speak HTTP/1.1, each
+// watch on a connection of its own, for the informers. Over HTTP/2 every
+// watch event passes through the connection's reader goroutine and costs a
+// flow-control write back to the API server; over HTTP/1.1 the watch's own
+// goroutine reads it off the socket. In a 3,000-node rollout that cut a
+// quarter of the CPU of the threads that run Go code (docs/benchmarks). The
+// controller's writes stay on HTTP/2, whose one connection carries any
+// number of concurrent creations without a TLS handshake each.
+//
+// HTTP/2 pings find a dead connection in 45 s (client-go: 30 s quiet, then
+// 15 s for the answer). Here TCP keepalive does it in the same time (30 s
+// quiet, then three probes 5 s apart), where client-go's own dialer would
+// take five minutes (nine probes 30 s apart): a watch whose API server
+// vanished without a word ends, and the informer lists again.
+func watchOverHTTP1(cfg *rest.Config) {
+	cfg.TLSClientConfig.NextProtos = []string{"http/1.1"}
+	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAliveConfig: net.KeepAliveConfig{
+		Enable: true, Idle: 30 * time.Second, Interval: 5 * time.Second, Count: 3,
+	}}
+	if cfg.Dial == nil {
+		cfg.Dial = dialer.DialContext
+	}
 }
 
 // limitRequests makes every request of the clients made from cfg wait for
