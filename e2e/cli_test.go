@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,4 +91,62 @@ func TestGracefulStop(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestTimerSlack: the controller runs with a timer slack of 1 ms on every
+// thread, sysmon's included (the binary runs itself again at start to get
+// it; see slack_linux.go), and DAEMONSET_CONTROLLER_KEEP_TIMER_SLACK keeps
+// the slack it was started with.
+func TestTimerSlack(t *testing.T) {
+	p := currentController()
+	waitReady(t, p)
+	if got := timerSlackOf(t, p.Pid()); got != "1000000" {
+		t.Fatalf("the controller's timer slack is %s ns, want 1000000", got)
+	}
+	own := timerSlackOf(t, os.Getpid())
+	if own == "1000000" {
+		t.Fatal("this test's own slack is 1 ms already: it cannot tell the difference")
+	}
+	// The controller's first connection to this listener comes after any
+	// exec it would make.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	kubeconfig := filepath.Join(t.TempDir(), "listener.kubeconfig")
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["c"] = &clientcmdapi.Cluster{Server: "https://" + ln.Addr().String(), InsecureSkipTLSVerify: true}
+	cfg.Contexts["c"] = &clientcmdapi.Context{Cluster: "c"}
+	cfg.CurrentContext = "c"
+	if err := clientcmd.WriteToFile(*cfg, kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(ctrlBin, "--kubeconfig="+kubeconfig)
+	cmd.Env = append(os.Environ(), "DAEMONSET_CONTROLLER_KEEP_TIMER_SLACK=1")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}()
+	_ = ln.(*net.TCPListener).SetDeadline(time.Now().Add(20 * time.Second))
+	conn, err := ln.Accept()
+	if err != nil {
+		t.Fatalf("the second controller never connected: %v", err)
+	}
+	defer conn.Close()
+	if got := timerSlackOf(t, cmd.Process.Pid); got != own {
+		t.Fatalf("with DAEMONSET_CONTROLLER_KEEP_TIMER_SLACK the slack is %s ns, want the parent's %s", got, own)
+	}
+}
+
+func timerSlackOf(t *testing.T, pid int) string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/timerslack_ns", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
 }
