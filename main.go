@@ -316,12 +316,9 @@ func run(ctx context.Context, o options) error {
 // vanished without a word ends, and the informer lists again.
 func watchOverHTTP1(cfg *rest.Config) {
 	cfg.TLSClientConfig.NextProtos = []string{"http/1.1"}
-	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAliveConfig: net.KeepAliveConfig{
+	cfg.Dial = (&net.Dialer{Timeout: 30 * time.Second, KeepAliveConfig: net.KeepAliveConfig{
 		Enable: true, Idle: 30 * time.Second, Interval: 5 * time.Second, Count: 3,
-	}}
-	if cfg.Dial == nil {
-		cfg.Dial = dialer.DialContext
-	}
+	}}).DialContext
 }
 
 // limitRequests makes every request of the clients made from cfg wait for

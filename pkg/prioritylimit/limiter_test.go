@@ -6,6 +6,7 @@ import (
 	"errors"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -227,14 +228,26 @@ func TestQueueIsGrantedInBatches(t *testing.T) {
 	}
 }
 
-func TestBatchedGrantsKeepTheRate(t *testing.T) {
-	// A queue at QPS 20 is granted two at a time, and every request that
-	// waits gets through: no token is lost to the batching.
+func TestQueueIsGrantedInPairsAtQPS20(t *testing.T) {
+	// Four requests queue while the clock stands still, so that no token
+	// accrues before all of them wait; then tokens come at 20 a second.
+	// Granted a batch at a time, the queue goes from 4 to 2 to 0 waiting:
+	// one token at a time, it would pass through 3 and 1.
+	var frozen atomic.Bool
+	frozen.Store(true)
+	start := time.Now()
 	l := New(20, 30)
+	l.now = func() time.Time {
+		if frozen.Load() {
+			return start
+		}
+		return time.Now()
+	}
+	l.last = start
 	defer l.Stop()
 	drain(l)
 	var wg sync.WaitGroup
-	for range 6 {
+	for i := range 4 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -242,9 +255,21 @@ func TestBatchedGrantsKeepTheRate(t *testing.T) {
 				t.Error(err)
 			}
 		}()
+		waitFor(t, func() bool { return l.Waiting() == i+1 })
 	}
+	l.mu.Lock()
+	frozen.Store(false)
+	l.last = time.Now()
+	l.schedule()
+	l.mu.Unlock()
+	seen := map[int]bool{}
+	waitFor(t, func() bool {
+		n := l.Waiting()
+		seen[n] = true
+		return n == 0
+	})
 	wg.Wait()
-	if n := l.Waiting(); n != 0 {
-		t.Fatalf("%d still waiting", n)
+	if seen[3] || seen[1] {
+		t.Fatalf("waiting counts seen: %v; want only 4, 2 and 0 (grants in pairs)", seen)
 	}
 }
