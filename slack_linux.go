@@ -11,15 +11,19 @@ import (
 // kernel's default is 50 µs.
 //
 // Why: the Go runtime's system monitor (sysmon) sleeps deeply while the
-// process idles, and the first system call after that sets it polling
+// process idles, and the first system call after that wakes it to poll
 // every 20 µs until the process idles again. The controller idles between
-// most watch events, so in a 3,000-node rollout sysmon woke some 80,000
-// times and took a quarter of the process's CPU. With a slack of 1 ms it
-// polls at most once a millisecond, which most bursts of work end within:
-// it then wakes about twice per burst, not four or more times. Nothing
-// here needs a timer finer than a millisecond, and a slack adds no
-// wake-ups at rest (docs/benchmarks, session 9).
-const timerSlack = 1_000_000 // ns
+// most watch events, so in a 3,000-node rollout sysmon had some 80,000
+// context switches and took a quarter of the process's CPU. With a slack,
+// its first poll comes a slack later and no system call wakes it in
+// between: at 1 ms it still slept and woke about 130 times a second
+// (41,700 context switches in that rollout), at 10 ms about 50 times
+// (15,400). Nothing here needs a timer finer than 10 ms: the rate limiter
+// grants tokens 100 ms apart and counts them by the clock, not by its
+// wake-ups, and the shortest retry backoff (5 ms, doubling) only starts a
+// little later. A slack adds no wake-ups at rest (docs/benchmarks,
+// sessions 9 and 10).
+const timerSlack = 10_000_000 // ns
 
 // prctl options (linux/prctl.h), not in package syscall.
 const (
