@@ -107,7 +107,11 @@ func (m meter) follow(ctx context.Context, p Policy, tick <-chan time.Time) {
 		}
 		used, ok := m.cpu()
 		now := m.now() // not Every: a busy P delays the tick too
-		if !ok || !now.After(at) || ctx.Err() != nil {
+		// A tick taken late leaves the next one already due: an interval
+		// of microseconds, whose ratio says nothing (a few milliseconds of
+		// CPU over 5 µs read as 298 cores and added a P). Such an interval
+		// is read together with the next.
+		if !ok || now.Sub(at) < Every/2 || ctx.Err() != nil {
 			continue
 		}
 		cores := float64(used-before) / float64(now.Sub(at))

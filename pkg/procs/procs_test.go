@@ -77,14 +77,21 @@ func TestFollow(t *testing.T) {
 	p := Policy{Max: 2, Up: 0.8, Down: 0.5, Calm: 3}
 	for _, tc := range []struct {
 		name  string
-		cores []float64 // used in each interval
-		fail  int       // the interval (from 1) whose CPU time cannot be read; 0 for none
-		want  []int     // the Ps set, in order
+		cores []float64       // used in each interval
+		fail  int             // the interval (from 1) whose CPU time cannot be read; 0 for none
+		wall  []time.Duration // each interval's length, if not Every
+		want  []int           // the Ps set, in order
 	}{
 		{name: "idle", cores: []float64{0.1, 0.2, 0.1}},
 		{name: "a burst and its end", cores: []float64{0.1, 0.95, 1.6, 1.2, 0.3, 0.2, 0.1}, want: []int{2, 1}},
 		{name: "a short lull keeps the second P", cores: []float64{0.9, 0.3, 0.3, 1.0, 0.3}, want: []int{2}},
 		{name: "an unreadable interval is skipped", cores: []float64{0.2, 0.9, 0.2}, fail: 2, want: nil},
+		// A late tick, then the next one due at once: 2 ms of CPU in 5 µs
+		// is read with the interval after it (22 ms in 100.005 ms).
+		{name: "a very short interval is read with the next", cores: []float64{0.2, 400, 0.2},
+			wall: []time.Duration{Every, 5 * time.Microsecond, Every}, want: nil},
+		{name: "a short interval that ends a burst still counts", cores: []float64{0.2, 1, 1},
+			wall: []time.Duration{Every, 5 * time.Microsecond, Every}, want: []int{2}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var (
@@ -96,8 +103,12 @@ func TestFollow(t *testing.T) {
 			m := meter{
 				cpu: func() (time.Duration, bool) {
 					if reads > 0 && reads <= len(tc.cores) {
-						cpu += time.Duration(tc.cores[reads-1] * float64(Every))
-						clock = clock.Add(Every)
+						wall := Every
+						if tc.wall != nil {
+							wall = tc.wall[reads-1]
+						}
+						cpu += time.Duration(tc.cores[reads-1] * float64(wall))
+						clock = clock.Add(wall)
 					}
 					reads++
 					return cpu, reads-1 != tc.fail
