@@ -58,7 +58,7 @@ func badKubeconfig(t *testing.T, name string, cluster *clientcmdapi.Cluster, tok
 }
 
 func bedCluster() *clientcmdapi.Cluster {
-	return &clientcmdapi.Cluster{Server: tb.Config.Host, CertificateAuthority: tb.Config.CAFile}
+	return &clientcmdapi.Cluster{Server: tb.Config.Host, CertificateAuthority: tb.CAFile}
 }
 
 // runToFailure runs the controller binary to its end and checks that it
@@ -230,7 +230,7 @@ func waitRejected(t *testing.T, kubeconfig string) {
 // whoAmI returns the user token authenticates as ("" if rejected).
 func whoAmI(t *testing.T, token string) string {
 	t.Helper()
-	cfg := &rest.Config{Host: tb.Config.Host, BearerToken: token, TLSClientConfig: rest.TLSClientConfig{CAFile: tb.Config.CAFile}}
+	cfg := &rest.Config{Host: tb.Config.Host, BearerToken: token, TLSClientConfig: rest.TLSClientConfig{CAFile: tb.CAFile}}
 	c, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)

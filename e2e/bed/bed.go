@@ -45,6 +45,7 @@ type Bed struct {
 	Tools      string // folder with the control-plane binaries
 	Root       string // the repository
 	Kubeconfig string
+	CAFile     string // the API server's CA certificate, for clients of its own
 	// AuditLog records every request of the controller's service account
 	// (JSON lines), to check the RBAC it is granted against what it uses;
 	// or what Options.AuditPolicy asks for.
@@ -132,12 +133,21 @@ func (b *Bed) startControlPlane(ctx context.Context, o Options) error {
 		return err
 	}
 	b.Kubeconfig = filepath.Join(b.Dir, "admin.kubeconfig")
+	b.CAFile = p.caCert
 	if err := writeKubeconfig(b.Kubeconfig, fmt.Sprintf("https://127.0.0.1:%d", apiPort), p); err != nil {
 		return err
 	}
 	if b.Config, err = clientcmd.BuildConfigFromFlags("", b.Kubeconfig); err != nil {
 		return err
 	}
+	// Hold the certificates in memory: a client that names their files
+	// rereads them (client-go's certificate and CA rotation) and, once the
+	// bed is gone, logs a failure to load them every few seconds for the
+	// rest of a bench that runs many beds.
+	if err := rest.LoadTLSFiles(b.Config); err != nil {
+		return err
+	}
+	b.Config.CertFile, b.Config.KeyFile, b.Config.CAFile = "", "", ""
 	b.Config.QPS, b.Config.Burst = 500, 1000
 	if b.Client, err = kubernetes.NewForConfig(b.Config); err != nil {
 		return err

@@ -430,7 +430,7 @@ func (b *Bed) StartFaultProxy() (*FaultProxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	ca, err := os.ReadFile(b.Config.CAFile)
+	ca, err := os.ReadFile(b.CAFile)
 	if err != nil {
 		return nil, err
 	}

@@ -40,7 +40,7 @@ func (b *Bed) TokenKubeconfig(ctx context.Context, namespace, name string) (path
 	}
 	path = filepath.Join(b.Dir, name+".kubeconfig")
 	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters["bed"] = &clientcmdapi.Cluster{Server: b.Config.Host, CertificateAuthority: b.Config.CAFile}
+	cfg.Clusters["bed"] = &clientcmdapi.Cluster{Server: b.Config.Host, CertificateAuthority: b.CAFile}
 	cfg.AuthInfos[name] = &clientcmdapi.AuthInfo{Token: tok.Status.Token}
 	cfg.Contexts["bed"] = &clientcmdapi.Context{Cluster: "bed", AuthInfo: name}
 	cfg.CurrentContext = "bed"
