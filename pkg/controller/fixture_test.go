@@ -236,14 +236,23 @@ func (f *fixture) catchUp() {
 }
 
 // sync runs one sync; waiting for the cache (errWaiting) is not a failure.
+// Creations it left in flight finish before it returns, and their failure
+// (a rate-limited requeue, as for a failed sync) is its error.
 func (f *fixture) sync() error {
+	requeues := f.c.queue.NumRequeues(dsKey)
 	err := f.c.sync(context.Background(), dsKey)
-	f.c.tails.Wait() // creations left in flight, as if they had returned
-	if !errors.Is(err, errWaiting) {
-		return err
+	f.c.tails.Wait()
+	if errors.Is(err, errWaiting) {
+		err = nil
 	}
-	return nil
+	if err == nil && f.c.queue.NumRequeues(dsKey) > requeues {
+		err = errRequeued
+	}
+	return err
 }
+
+// errRequeued is a sync's error when creations it left in flight failed.
+var errRequeued = errors.New("creations left in flight failed: requeued with backoff")
 
 func (f *fixture) mustSync() {
 	f.t.Helper()

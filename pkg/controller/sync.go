@@ -110,7 +110,12 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 		return errWaiting
 	}
 	c.yielded.Delete(k)
-	acted, actErr := c.act(ctx, ds, plan.Compute(in), in.Hash)
+	rolling := ds.Spec.UpdateStrategy.Type == appsv1.RollingUpdateDaemonSetStrategyType
+	// Creations are left in flight once started, except while a rolling
+	// update is underway: the cache often shows them by the time they
+	// return, and the rollout then steps in this sync (see settledNow).
+	stepping := rolling && rollout.Underway(in, templateGeneration(ds))
+	acted, actErr := c.act(ctx, ds, plan.Compute(in), in.Hash, !stepping)
 	if _, yielded := c.yielded.LoadAndDelete(k); yielded && actErr == nil {
 		// act gave the worker up to a more urgent DaemonSet: the status
 		// and the rollout wait for the next sync, already queued, rather
@@ -119,7 +124,6 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 	}
 	// A rollout steps only once the node set is settled: the main plan
 	// had nothing to do and nothing is in flight.
-	rolling := ds.Spec.UpdateStrategy.Type == appsv1.RollingUpdateDaemonSetStrategyType
 	if actErr == nil && acted && rolling {
 		// Often the cache shows our writes by the time they return (watch
 		// events beat the responses); the rollout then steps in this sync,
@@ -179,7 +183,7 @@ func (c *Controller) createMore(ctx context.Context, ds *appsv1.DaemonSet, in pl
 	var actErr error
 	if len(nodes) > 0 {
 		c.yielded.Delete(k)
-		_, actErr = c.act(ctx, ds, plan.Plan{CreateOn: nodes}, in.Hash)
+		_, actErr = c.act(ctx, ds, plan.Plan{CreateOn: nodes}, in.Hash, true)
 		c.yielded.Delete(k) // a yield has queued the DaemonSet again
 	} else {
 		c.metrics.Throttled.WithLabelValues("expectations").Inc()
@@ -245,7 +249,7 @@ func (c *Controller) rollOut(ctx context.Context, ds *appsv1.DaemonSet, in plan.
 		}
 		return nil
 	}
-	_, err = c.act(ctx, ds, plan.Plan{Delete: step.Delete, CreateOn: step.CreateOn}, in.Hash)
+	_, err = c.act(ctx, ds, plan.Plan{Delete: step.Delete, CreateOn: step.CreateOn}, in.Hash, false)
 	return err
 }
 
