@@ -220,8 +220,7 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 	if cs.inFlight > 0 { // only when the loop left them: it drains otherwise
 		c.tails.Go(func() {
 			if err := c.finishCreations(ds, cs); err != nil {
-				klog.FromContext(ctx).Error(err, "Creating pods", "daemonset", k)
-				c.queue.AddRateLimited(k)
+				c.failedInBackground(ctx, k, err)
 			}
 		})
 		return nil
@@ -261,7 +260,8 @@ func (cs *creations) wait() string {
 
 // finishCreations waits for the creations in flight, then releases the
 // gate, moves the DaemonSet's creation backoff and, after a failure, drops
-// the window left for the next sync.
+// the window left for the next sync; after successes it raises that window
+// to provenWindow.
 func (c *Controller) finishCreations(ds *appsv1.DaemonSet, cs *creations) error {
 	defer cs.release()
 	for cs.inFlight > 0 {

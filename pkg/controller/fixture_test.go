@@ -236,23 +236,20 @@ func (f *fixture) catchUp() {
 }
 
 // sync runs one sync; waiting for the cache (errWaiting) is not a failure.
-// Creations it left in flight finish before it returns, and their failure
-// (a rate-limited requeue, as for a failed sync) is its error.
+// The work it left in the background (creations, the status write)
+// finishes before it returns, and a failure there is its error, as the
+// next sync reports it in the controller.
 func (f *fixture) sync() error {
-	requeues := f.c.queue.NumRequeues(dsKey)
 	err := f.c.sync(context.Background(), dsKey)
 	f.c.tails.Wait()
-	if errors.Is(err, errWaiting) {
-		err = nil
+	if behind, ok := f.c.failedBehind.LoadAndDelete(dsKey); ok && (err == nil || errors.Is(err, errWaiting)) {
+		err = behind.(error)
 	}
-	if err == nil && f.c.queue.NumRequeues(dsKey) > requeues {
-		err = errRequeued
+	if errors.Is(err, errWaiting) {
+		return nil
 	}
 	return err
 }
-
-// errRequeued is a sync's error when creations it left in flight failed.
-var errRequeued = errors.New("creations left in flight failed: requeued with backoff")
 
 func (f *fixture) mustSync() {
 	f.t.Helper()

@@ -104,9 +104,7 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 		// when the expectations would expire, in case an event was lost.
 		c.metrics.Throttled.WithLabelValues("expectations").Inc()
 		c.queue.AddAfter(k, expectations.DefaultTTL+time.Second)
-		if err := c.writeStatus(ctx, ds, in, false); err != nil {
-			return err
-		}
+		c.writeStatus(ctx, ds, in, false)
 		return errWaiting
 	}
 	c.yielded.Delete(k)
@@ -136,8 +134,8 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 		actErr = c.rollOut(ctx, ds, in)
 	}
 	historyErr := c.pruneHistory(ctx, ds, obs)
-	statusErr := c.writeStatus(ctx, ds, in, true)
-	return errors.Join(actErr, historyErr, statusErr)
+	c.writeStatus(ctx, ds, in, true)
+	return errors.Join(actErr, historyErr)
 }
 
 // settledNow reads the DaemonSet's pods from the cache again after act, if
@@ -190,9 +188,9 @@ func (c *Controller) createMore(ctx context.Context, ds *appsv1.DaemonSet, in pl
 	}
 	// Look again when the expectations would expire, in case an event was lost.
 	c.queue.AddAfter(k, expectations.DefaultTTL+time.Second)
-	statusErr := c.writeStatus(ctx, ds, in, false)
-	if err := errors.Join(actErr, statusErr); err != nil {
-		return err
+	c.writeStatus(ctx, ds, in, false)
+	if actErr != nil {
+		return actErr
 	}
 	return errWaiting
 }
@@ -325,22 +323,38 @@ func templateGeneration(ds *appsv1.DaemonSet) *int64 {
 	return &g
 }
 
-// writeStatus writes the status the caches show, only when it changed.
-// observedGeneration advances only when this sync acted on the spec.
-func (c *Controller) writeStatus(ctx context.Context, ds *appsv1.DaemonSet, in plan.Input, observed bool) error {
+// writeStatus has the status the caches show written, only when it
+// changed. observedGeneration advances only when this sync acted on the
+// spec. The write itself is left to the DaemonSet's status writer (see
+// writeStatusLater).
+func (c *Controller) writeStatus(ctx context.Context, ds *appsv1.DaemonSet, in plan.Input, observed bool) {
 	counts := plan.Status(in, templateGeneration(ds))
 	c.recordCounts(ds, counts)
 	if ds.Spec.MinReadySeconds > 0 && counts.NumberReady != counts.NumberAvailable {
 		c.enqueueAfter(ds, time.Duration(ds.Spec.MinReadySeconds)*time.Second)
 	}
+	if c.statusNeeded(ds, counts, observed) {
+		c.writeStatusLater(statusJob{ctx: ctx, ds: ds, counts: counts, observed: observed})
+	}
+}
+
+// statusNeeded reports whether counts should be written for ds now. When
+// a write is held back for StatusInterval, the DaemonSet is requeued for
+// the end of the hold.
+func (c *Controller) statusNeeded(ds *appsv1.DaemonSet, counts plan.Counts, observed bool) bool {
 	if statusHolds(ds, counts, observed) || c.alreadyWritten(ds, counts, observed) {
-		return nil
+		return false
 	}
 	if wait := c.statusWait(ds, counts, observed); wait > 0 {
 		c.metrics.StatusDeferred.Inc()
 		c.enqueueAfter(ds, wait)
-		return nil
+		return false
 	}
+	return true
+}
+
+// updateStatus writes a status, retrying from a fresh read on a conflict.
+func (c *Controller) updateStatus(ctx context.Context, ds *appsv1.DaemonSet, counts plan.Counts, observed bool) error {
 	toUpdate := c.statusBase(ds)
 	for attempt := 0; ; attempt++ {
 		setCounts(&toUpdate.Status, counts)
