@@ -26,9 +26,7 @@ import (
 // act carries out a plan: it turns failed, succeeded and lost pods into
 // deletions, records expectations, then creates and deletes at most
 // BurstReplicas pods of each kind. It reports whether it wrote anything.
-// With leave, it returns once all its creations have started (see
-// createPods).
-func (c *Controller) act(ctx context.Context, ds *appsv1.DaemonSet, p plan.Plan, hash string, leave bool) (bool, error) {
+func (c *Controller) act(ctx context.Context, ds *appsv1.DaemonSet, p plan.Plan, hash string) (bool, error) {
 	// The burst cap applies before any event or backoff is recorded, so a
 	// pod left for the next sync is reported once, when it is deleted.
 	room := c.opts.BurstReplicas
@@ -72,7 +70,7 @@ func (c *Controller) act(ctx context.Context, ds *appsv1.DaemonSet, p plan.Plan,
 	// Expectations go first: the informer may report our pods before the
 	// API calls return. Each creation is expected as it starts (createPods).
 	c.expectations.Expect(key(ds), nil, uids)
-	createErr := c.createPods(ctx, ds, creates, hash, leave || cut)
+	createErr := c.createPods(ctx, ds, creates, hash, cut)
 	deleteErr := c.deletePods(ctx, ds, deletes, nil)
 	var zero int64
 	lostDeleteErr := c.deletePods(ctx, ds, lost, &zero)
@@ -144,20 +142,16 @@ func (c *Controller) confirmLost(ctx context.Context, lost []*v1.Pod) ([]*v1.Pod
 // before, plus provenWindow, instead of hundreds of failing calls and
 // events. A failure also puts the DaemonSet's next creations off (1 s,
 // doubling while nothing gets through, to 5 min); a success ends the
-// backoff. A creating sync soon after, of the same template, resumes the
-// slow start where this one ended (with the window its successes opened).
-//
-// With leave, once all of the sync's creations have started, those still
-// in flight finish in the background: the expectations name their nodes,
-// so a sync meanwhile creates only elsewhere. A sync yielding its worker
-// to a more urgent DaemonSet leaves its creations in flight the same way.
-// Waiting for them cost each boundary between the batches of a 1,000-node
-// rollout 80 to 200 ms of its 3.4 s at raised limits, and when nodes join
-// one after another it held the DaemonSet a round trip per sync while the
-// nodes that joined meanwhile waited. Without leave (a rolling update is
-// underway) the sync waits for them: the cache often shows the new pods by
-// then, and the rollout steps in the same sync.
-func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes []string, hash string, leave bool) error {
+// backoff. When more creations wait for the next sync (cut by
+// --burst-replicas), that sync resumes the slow start where this one
+// ended, and it need not wait for this one's slowest calls: once all of
+// this sync's creations have started, those still in flight finish in the
+// background (the expectations name their nodes, so the next sync creates
+// elsewhere). A sync yielding its worker to a more urgent DaemonSet leaves
+// its creations in flight the same way. Each boundary between batches cost
+// 80 to 200 ms of a 1,000-node rollout's 3.4 s at raised limits while it
+// waited for them and for the status write.
+func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes []string, hash string, more bool) error {
 	if len(nodes) == 0 {
 		return nil
 	}
@@ -165,11 +159,13 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 	k := key(ds)
 	priority := prioritylimit.Priority(ctx)
 	cs := &creations{results: make(chan error, len(nodes)), release: c.gate.Hold(priority), began: c.opts.Now()}
-	first := c.takeResume(ds, hash)
+	first := c.takeResume(ds)
 	window := first
 	started := 0
 	stop := "" // why no more creations start: "slow_start", "yield" or "canceled"
-	done := func() bool { return stop == "yield" || (leave && stop == "" && started == len(nodes)) }
+	// leave: the rest of this sync's creations are for a later sync (more
+	// urgent work, or the burst cut), so it need not wait for those in flight.
+	leave := func() bool { return stop == "yield" || (more && stop == "" && started == len(nodes)) }
 	for cs.inFlight > 0 || started < len(nodes) {
 		if stop == "" && started < len(nodes) && cs.inFlight < window {
 			if stop = c.nextStop(ctx, priority, started >= first); stop != "" {
@@ -190,7 +186,7 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 			}()
 			continue
 		}
-		if cs.inFlight == 0 || done() {
+		if cs.inFlight == 0 || leave() {
 			break
 		}
 		if s := cs.wait(); s != "" {
@@ -199,8 +195,8 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 			window = max(window+1, provenWindow)
 		}
 	}
-	if stop == "yield" || stop == "" { // the next sync resumes here
-		cs.resume = resumeAt{uid: ds.UID, hash: hash, batch: window, at: c.opts.Now()}
+	if stop == "yield" || (more && stop == "") { // the next sync resumes here
+		cs.resume = resumeAt{uid: ds.UID, batch: window, at: c.opts.Now()}
 		c.resume.Store(k, cs.resume)
 	}
 	if skipped := len(nodes) - started; skipped > 0 {
@@ -220,7 +216,8 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 	if cs.inFlight > 0 { // only when the loop left them: it drains otherwise
 		c.tails.Go(func() {
 			if err := c.finishCreations(ds, cs); err != nil {
-				c.failedInBackground(ctx, k, err)
+				klog.FromContext(ctx).Error(err, "Creating pods", "daemonset", k)
+				c.queue.AddRateLimited(k)
 			}
 		})
 		return nil
@@ -260,8 +257,7 @@ func (cs *creations) wait() string {
 
 // finishCreations waits for the creations in flight, then releases the
 // gate, moves the DaemonSet's creation backoff and, after a failure, drops
-// the window left for the next sync; after successes it raises that window
-// to provenWindow.
+// the window left for the next sync.
 func (c *Controller) finishCreations(ds *appsv1.DaemonSet, cs *creations) error {
 	defer cs.release()
 	for cs.inFlight > 0 {
@@ -273,16 +269,8 @@ func (c *Controller) finishCreations(ds *appsv1.DaemonSet, cs *creations) error 
 	if slices.ContainsFunc(cs.errs, refused) {
 		c.createBackoff.next(string(ds.UID), c.opts.Now())
 	}
-	switch {
-	case cs.resume == (resumeAt{}):
-	case len(cs.errs) > 0:
+	if len(cs.errs) > 0 && cs.resume != (resumeAt{}) {
 		c.resume.CompareAndDelete(key(ds), cs.resume) // the next sync starts from one again
-	case cs.created > 0:
-		// Left before its first success, the window is still 1; the
-		// successes have proven it since, unless a newer sync took it.
-		proven := cs.resume
-		proven.batch, proven.at = max(proven.batch, provenWindow), c.opts.Now()
-		c.resume.CompareAndSwap(key(ds), cs.resume, proven)
 	}
 	return errors.Join(cs.errs...)
 }
@@ -307,12 +295,10 @@ func (c *Controller) nextStop(ctx context.Context, priority int64, mayYield bool
 	}
 }
 
-// resumeAt is where a DaemonSet's slow start stopped: it started all its
-// creations, yielded its worker, or --burst-replicas cut them. It holds for
-// the template it proved (hash) only: a new one may be refused.
+// resumeAt is where a DaemonSet's slow start stopped with creations left
+// for the next sync: it yielded its worker, or --burst-replicas cut them.
 type resumeAt struct {
 	uid   types.UID
-	hash  string
 	batch int
 	at    time.Time
 }
@@ -342,15 +328,14 @@ const (
 )
 
 // takeResume returns how many creations a DaemonSet's slow start begins
-// with: 1, unless its last creating sync, of the same template, was
-// moments ago.
-func (c *Controller) takeResume(ds *appsv1.DaemonSet, hash string) int {
+// with: 1, unless its last creating sync stopped short moments ago.
+func (c *Controller) takeResume(ds *appsv1.DaemonSet) int {
 	v, ok := c.resume.LoadAndDelete(key(ds))
 	if !ok {
 		return 1
 	}
 	r := v.(resumeAt)
-	if r.uid != ds.UID || r.hash != hash || c.opts.Now().Sub(r.at) > resumeWithin {
+	if r.uid != ds.UID || c.opts.Now().Sub(r.at) > resumeWithin {
 		return 1
 	}
 	return min(r.batch, resumeMaxBatch)

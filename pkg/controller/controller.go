@@ -71,9 +71,8 @@ type Controller struct {
 	gate      *prioritylimit.Gate
 	nodeQueue workqueue.TypedRateLimitingInterface[string]
 	// tails are creations a sync left in flight for the next one to
-	// continue beside (see createPods), and status writes (statusWriter).
-	tails        sync.WaitGroup
-	statusWrites statusWrites
+	// continue beside (see createPods).
+	tails sync.WaitGroup
 
 	expectations *expectations.Store
 	metrics      *metrics.Metrics
@@ -90,13 +89,10 @@ type Controller struct {
 	statusWritten sync.Map
 	// yielded holds the keys whose sync gave its worker up (see createPods).
 	yielded sync.Map
-	// resume holds, for a DaemonSet that created pods lately, the
-	// slow-start window its next creating sync starts with, if that comes
-	// soon (see takeResume).
+	// resume holds, for a DaemonSet whose creations stopped short (a
+	// yield, or --burst-replicas), the slow-start window its next creating
+	// sync starts with, if that comes soon (see takeResume).
 	resume sync.Map
-	// failedBehind maps a key to the failure of work a sync of it left to
-	// finish in the background (see failedInBackground).
-	failedBehind sync.Map
 	// patches maps a DaemonSet key to its template's revision data, for
 	// the generation it was encoded at (see revisionData).
 	patches sync.Map
@@ -275,9 +271,6 @@ func (c *Controller) processNext(ctx context.Context) bool {
 	// the DaemonSet's priority, as its key waited in the queue.
 	syncCtx := prioritylimit.WithPriority(ctx, c.priority(key))
 	err := c.sync(klog.NewContext(syncCtx, klog.FromContext(ctx).WithValues("daemonset", key)), key)
-	if behind, ok := c.failedBehind.LoadAndDelete(key); ok && (err == nil || errors.Is(err, errWaiting)) {
-		err = behind.(error) // an earlier sync's, finished in the background
-	}
 	result := metrics.ResultSuccess
 	switch {
 	case errors.Is(err, errWaiting):
@@ -314,18 +307,6 @@ func (c *Controller) nodeWorker(ctx context.Context) {
 		}
 		c.nodeQueue.Done(name)
 	}
-}
-
-// failedInBackground records that work a sync of k left to finish in the
-// background (creations, a status write) failed, and requeues k with
-// backoff. The next sync of k reports the failure as its own: that sync,
-// ending well itself, would otherwise reset the backoff (Forget), and a
-// creation the API server keeps failing would be retried every few
-// milliseconds.
-func (c *Controller) failedInBackground(ctx context.Context, k string, err error) {
-	klog.FromContext(ctx).V(2).Info("Work left in the background failed, the next sync reports it", "err", err)
-	c.failedBehind.Store(k, err)
-	c.queue.AddRateLimited(k)
 }
 
 func (c *Controller) gcBackoff(context.Context) {

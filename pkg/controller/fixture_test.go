@@ -236,19 +236,13 @@ func (f *fixture) catchUp() {
 }
 
 // sync runs one sync; waiting for the cache (errWaiting) is not a failure.
-// The work it left in the background (creations, the status write)
-// finishes before it returns, and a failure there is its error, as the
-// next sync reports it in the controller.
 func (f *fixture) sync() error {
 	err := f.c.sync(context.Background(), dsKey)
-	f.c.tails.Wait()
-	if behind, ok := f.c.failedBehind.LoadAndDelete(dsKey); ok && (err == nil || errors.Is(err, errWaiting)) {
-		err = behind.(error)
+	f.c.tails.Wait() // creations left in flight, as if they had returned
+	if !errors.Is(err, errWaiting) {
+		return err
 	}
-	if errors.Is(err, errWaiting) {
-		return nil
-	}
-	return err
+	return nil
 }
 
 func (f *fixture) mustSync() {

@@ -104,16 +104,13 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 		// when the expectations would expire, in case an event was lost.
 		c.metrics.Throttled.WithLabelValues("expectations").Inc()
 		c.queue.AddAfter(k, expectations.DefaultTTL+time.Second)
-		c.writeStatus(ctx, ds, in, false)
+		if err := c.writeStatus(ctx, ds, in, false); err != nil {
+			return err
+		}
 		return errWaiting
 	}
 	c.yielded.Delete(k)
-	rolling := ds.Spec.UpdateStrategy.Type == appsv1.RollingUpdateDaemonSetStrategyType
-	// Creations are left in flight once started, except while a rolling
-	// update is underway: the cache often shows them by the time they
-	// return, and the rollout then steps in this sync (see settledNow).
-	stepping := rolling && rollout.Underway(in, templateGeneration(ds))
-	acted, actErr := c.act(ctx, ds, plan.Compute(in), in.Hash, !stepping)
+	acted, actErr := c.act(ctx, ds, plan.Compute(in), in.Hash)
 	if _, yielded := c.yielded.LoadAndDelete(k); yielded && actErr == nil {
 		// act gave the worker up to a more urgent DaemonSet: the status
 		// and the rollout wait for the next sync, already queued, rather
@@ -122,6 +119,7 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 	}
 	// A rollout steps only once the node set is settled: the main plan
 	// had nothing to do and nothing is in flight.
+	rolling := ds.Spec.UpdateStrategy.Type == appsv1.RollingUpdateDaemonSetStrategyType
 	if actErr == nil && acted && rolling {
 		// Often the cache shows our writes by the time they return (watch
 		// events beat the responses); the rollout then steps in this sync,
@@ -134,8 +132,8 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 		actErr = c.rollOut(ctx, ds, in)
 	}
 	historyErr := c.pruneHistory(ctx, ds, obs)
-	c.writeStatus(ctx, ds, in, true)
-	return errors.Join(actErr, historyErr)
+	statusErr := c.writeStatus(ctx, ds, in, true)
+	return errors.Join(actErr, historyErr, statusErr)
 }
 
 // settledNow reads the DaemonSet's pods from the cache again after act, if
@@ -181,16 +179,16 @@ func (c *Controller) createMore(ctx context.Context, ds *appsv1.DaemonSet, in pl
 	var actErr error
 	if len(nodes) > 0 {
 		c.yielded.Delete(k)
-		_, actErr = c.act(ctx, ds, plan.Plan{CreateOn: nodes}, in.Hash, true)
+		_, actErr = c.act(ctx, ds, plan.Plan{CreateOn: nodes}, in.Hash)
 		c.yielded.Delete(k) // a yield has queued the DaemonSet again
 	} else {
 		c.metrics.Throttled.WithLabelValues("expectations").Inc()
 	}
 	// Look again when the expectations would expire, in case an event was lost.
 	c.queue.AddAfter(k, expectations.DefaultTTL+time.Second)
-	c.writeStatus(ctx, ds, in, false)
-	if actErr != nil {
-		return actErr
+	statusErr := c.writeStatus(ctx, ds, in, false)
+	if err := errors.Join(actErr, statusErr); err != nil {
+		return err
 	}
 	return errWaiting
 }
@@ -247,7 +245,7 @@ func (c *Controller) rollOut(ctx context.Context, ds *appsv1.DaemonSet, in plan.
 		}
 		return nil
 	}
-	_, err = c.act(ctx, ds, plan.Plan{Delete: step.Delete, CreateOn: step.CreateOn}, in.Hash, false)
+	_, err = c.act(ctx, ds, plan.Plan{Delete: step.Delete, CreateOn: step.CreateOn}, in.Hash)
 	return err
 }
 
@@ -323,38 +321,22 @@ func templateGeneration(ds *appsv1.DaemonSet) *int64 {
 	return &g
 }
 
-// writeStatus has the status the caches show written, only when it
-// changed. observedGeneration advances only when this sync acted on the
-// spec. The write itself is left to the DaemonSet's status writer (see
-// writeStatusLater).
-func (c *Controller) writeStatus(ctx context.Context, ds *appsv1.DaemonSet, in plan.Input, observed bool) {
+// writeStatus writes the status the caches show, only when it changed.
+// observedGeneration advances only when this sync acted on the spec.
+func (c *Controller) writeStatus(ctx context.Context, ds *appsv1.DaemonSet, in plan.Input, observed bool) error {
 	counts := plan.Status(in, templateGeneration(ds))
 	c.recordCounts(ds, counts)
 	if ds.Spec.MinReadySeconds > 0 && counts.NumberReady != counts.NumberAvailable {
 		c.enqueueAfter(ds, time.Duration(ds.Spec.MinReadySeconds)*time.Second)
 	}
-	if c.statusNeeded(ds, counts, observed) {
-		c.writeStatusLater(statusJob{ctx: ctx, ds: ds, counts: counts, observed: observed})
-	}
-}
-
-// statusNeeded reports whether counts should be written for ds now. When
-// a write is held back for StatusInterval, the DaemonSet is requeued for
-// the end of the hold.
-func (c *Controller) statusNeeded(ds *appsv1.DaemonSet, counts plan.Counts, observed bool) bool {
 	if statusHolds(ds, counts, observed) || c.alreadyWritten(ds, counts, observed) {
-		return false
+		return nil
 	}
 	if wait := c.statusWait(ds, counts, observed); wait > 0 {
 		c.metrics.StatusDeferred.Inc()
 		c.enqueueAfter(ds, wait)
-		return false
+		return nil
 	}
-	return true
-}
-
-// updateStatus writes a status, retrying from a fresh read on a conflict.
-func (c *Controller) updateStatus(ctx context.Context, ds *appsv1.DaemonSet, counts plan.Counts, observed bool) error {
 	toUpdate := c.statusBase(ds)
 	for attempt := 0; ; attempt++ {
 		setCounts(&toUpdate.Status, counts)

@@ -1200,10 +1200,9 @@ func TestSyncResumesAfterBurst(t *testing.T) {
 	})
 	// Cut again, the sync leaves its creations in flight and returns;
 	// their failures come back through the background step.
-	if err := f.c.sync(context.Background(), dsKey); err != nil && !errors.Is(err, errWaiting) {
+	if err := f.sync(); err != nil {
 		t.Errorf("the cut sync returned %v; its creations' failures are the background step's", err)
 	}
-	f.c.tails.Wait()
 	if n := len(f.actions("create", "pods")); n != 4 {
 		t.Errorf("%d create calls in the second sync, want 4 (resumed)", n)
 	}
@@ -1215,8 +1214,8 @@ func TestSyncResumesAfterBurst(t *testing.T) {
 	if n := f.c.queue.NumRequeues(dsKey); n != 1 {
 		t.Errorf("%d rate-limited requeues after the failures, want 1", n)
 	}
-	if r, ok := f.c.resume.Load(dsKey); ok {
-		t.Errorf("a failed sync left a resume of %+v", r)
+	if got := f.c.takeResume(newDaemonSet()); got != 1 {
+		t.Errorf("a failed sync left a resume of %d", got)
 	}
 }
 
@@ -1308,61 +1307,6 @@ func TestSyncCutLeavesCreationsInFlight(t *testing.T) {
 	}
 }
 
-// TestSyncLeavesItsCreationsInFlight: nodes joining one after another
-// each get their pod without waiting for the creation on the node before:
-// a sync returns once its creations have started, the next creates beside
-// them, and a creating sync soon after the first success starts its whole
-// window at once.
-func TestSyncLeavesItsCreationsInFlight(t *testing.T) {
-	f := newFixture(t, Options{})
-	ds := newDaemonSet()
-	f.add(ds, newNode("n0", true))
-	release := make(chan struct{})
-	var calls atomic.Int32
-	f.c.client = hangingCreates{Interface: f.c.client, hang: func(context.Context) {
-		calls.Add(1)
-		<-release
-	}}
-	syncWithin := func(what string) {
-		t.Helper()
-		returned := make(chan error, 1)
-		go func() { returned <- f.c.sync(context.Background(), dsKey) }()
-		select {
-		case err := <-returned:
-			if err != nil && !errors.Is(err, errWaiting) {
-				t.Fatalf("%s: %v", what, err)
-			}
-		case <-time.After(10 * time.Second):
-			close(release)
-			t.Fatalf("%s waited for its creations", what)
-		}
-	}
-	syncWithin("the sync for n0")
-	f.add(newNode("n1", true)) // joins while n0's creation is in flight
-	syncWithin("the sync for n1")
-	// The creations start in goroutines of their own.
-	for deadline := time.Now().Add(10 * time.Second); calls.Load() < 2 && time.Now().Before(deadline); {
-		time.Sleep(time.Millisecond)
-	}
-	if n := calls.Load(); n != 2 {
-		t.Errorf("%d creations started, want one each on n0 and n1", n)
-	}
-	close(release)
-	f.c.tails.Wait()
-	nodes := map[string]int{}
-	for _, pod := range f.createdPods() {
-		nodes[plan.TargetNode(pod)]++
-	}
-	if !reflect.DeepEqual(nodes, map[string]int{"n0": 1, "n1": 1}) {
-		t.Errorf("pods by node %v, want one on each of n0 and n1", nodes)
-	}
-	// Their success proves the template: the next creating sync starts a
-	// window of creations at once, not one.
-	if got := f.c.takeResume(ds, hashOf(ds)); got != resumeMaxBatch {
-		t.Errorf("next slow start at %d after the creations succeeded, want %d", got, resumeMaxBatch)
-	}
-}
-
 // hangingCreates calls hang before each pod creation.
 type hangingCreates struct {
 	kubernetes.Interface
@@ -1445,7 +1389,7 @@ func TestFinishCreationsKeepsNewerState(t *testing.T) {
 		t.Errorf("backoff %v after an older sync's success, want the newer failure's 1s", wait)
 	}
 	finish(apierrors.NewInternalError(errors.New("etcd timeout")))
-	if got := f.c.takeResume(ds, ""); got != 8 {
+	if got := f.c.takeResume(ds); got != 8 {
 		t.Errorf("resume %d after an older sync's failure, want the newer sync's 8", got)
 	}
 }

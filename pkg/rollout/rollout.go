@@ -73,7 +73,7 @@ type node struct {
 // unknown). Creating pods on nodes that have none, deleting extras and
 // failed pods stay with plan.Compute.
 func RollingUpdate(in plan.Input, ru *appsv1.RollingUpdateDaemonSet, generation *int64) (Plan, error) {
-	if !Underway(in, generation) {
+	if !anyOld(in, generation) {
 		// Nothing to update, the common case on every pod event: the plan
 		// is empty, and only the strategy's validity is left to report.
 		_, err := Limits(ru, desiredOf(in))
@@ -90,9 +90,9 @@ func RollingUpdate(in plan.Input, ru *appsv1.RollingUpdateDaemonSet, generation 
 	return withinSurge(in, nodes, b), nil
 }
 
-// Underway reports whether a rollout has pods left to replace: a live pod
-// runs a template other than the current one.
-func Underway(in plan.Input, generation *int64) bool {
+// anyOld reports whether any live pod runs a template other than the
+// current one.
+func anyOld(in plan.Input, generation *int64) bool {
 	for _, pods := range in.PodsByNode {
 		for _, pod := range pods {
 			if pod.DeletionTimestamp == nil && !plan.IsUpdated(pod, in.Hash, generation) {
