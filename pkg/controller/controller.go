@@ -89,6 +89,8 @@ type Controller struct {
 	statusWritten sync.Map
 	// yielded holds the keys whose sync gave its worker up (see createPods).
 	yielded sync.Map
+	// renewals maps the key of each running sync to its renewal.
+	renewals sync.Map
 	// resume holds, for a DaemonSet whose creations stopped short (a
 	// yield, or --burst-replicas), the slow-start window its next creating
 	// sync starts with, if that comes soon (see takeResume).

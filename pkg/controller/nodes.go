@@ -37,8 +37,11 @@ func (c *Controller) syncNode(name string) error {
 		d := placement.New(ds).Check(node)
 		k := key(ds)
 		scheduled := owners[k]
-		if (d.ShouldRun && !scheduled) || (!d.ShouldContinue && scheduled) ||
-			(scheduled && ds.Status.NumberMisscheduled > 0) {
+		switch {
+		case d.ShouldRun && !scheduled:
+			c.queue.Add(k)
+			c.renew(k) // the node waits for its pod: see renewal
+		case (!d.ShouldContinue && scheduled) || (scheduled && ds.Status.NumberMisscheduled > 0):
 			c.queue.Add(k)
 		}
 	}

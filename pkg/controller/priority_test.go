@@ -136,21 +136,22 @@ func TestTakeResume(t *testing.T) {
 		r    resumeAt
 		want int
 	}{
-		{"just yielded", resumeAt{uid: ds.UID, batch: 8, at: f.clock.Now()}, 8},
-		{"capped", resumeAt{uid: ds.UID, batch: 128, at: f.clock.Now()}, resumeMaxBatch},
-		{"too long ago", resumeAt{uid: ds.UID, batch: 8, at: f.clock.Now().Add(-resumeWithin - time.Second)}, 1},
-		{"another DaemonSet of that name", resumeAt{uid: "old-uid", batch: 8, at: f.clock.Now()}, 1},
+		{"just yielded", resumeAt{uid: ds.UID, hash: "h1", batch: 8, at: f.clock.Now()}, 8},
+		{"capped", resumeAt{uid: ds.UID, hash: "h1", batch: 128, at: f.clock.Now()}, resumeMaxBatch},
+		{"too long ago", resumeAt{uid: ds.UID, hash: "h1", batch: 8, at: f.clock.Now().Add(-resumeWithin - time.Second)}, 1},
+		{"another DaemonSet of that name", resumeAt{uid: "old-uid", hash: "h1", batch: 8, at: f.clock.Now()}, 1},
+		{"another template", resumeAt{uid: ds.UID, hash: "h0", batch: 8, at: f.clock.Now()}, 1},
 	}
 	for _, tt := range tests {
 		f.c.resume.Store(dsKey, tt.r)
-		if got := f.c.takeResume(ds); got != tt.want {
+		if got := f.c.takeResume(ds, "h1"); got != tt.want {
 			t.Errorf("%s: first batch %d, want %d", tt.name, got, tt.want)
 		}
-		if got := f.c.takeResume(ds); got != 1 {
+		if got := f.c.takeResume(ds, "h1"); got != 1 {
 			t.Errorf("%s: taken twice: %d, want 1 the second time", tt.name, got)
 		}
 	}
-	if got := f.c.takeResume(ds); got != 1 {
+	if got := f.c.takeResume(ds, "h1"); got != 1 {
 		t.Errorf("nothing stored: first batch %d, want 1", got)
 	}
 }

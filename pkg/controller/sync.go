@@ -84,6 +84,8 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 	// lacks that very pod, and a second pod would be created on its node
 	// (or a pod being deleted deleted again).
 	// The same holds for the nodes of creations not yet observed.
+	r := c.beginRenewal(k)
+	defer c.endRenewal(k, r)
 	satisfied := c.expectations.Satisfied(k)
 	creatingOn, onlyCreating := c.expectations.CreatingOn(k)
 	obs, err := c.observe(ctx, ds, selector)
@@ -96,7 +98,7 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 		return nil
 	}
 	if !satisfied && onlyCreating {
-		return c.createMore(ctx, ds, in, creatingOn)
+		return c.createMore(ctx, ds, in, creatingOn, r)
 	}
 	if !satisfied {
 		// The cache has not caught up with our own writes: acting now could
@@ -111,10 +113,10 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 	}
 	c.yielded.Delete(k)
 	acted, actErr := c.act(ctx, ds, plan.Compute(in), in.Hash)
-	if _, yielded := c.yielded.LoadAndDelete(k); yielded && actErr == nil {
-		// act gave the worker up to a more urgent DaemonSet: the status
-		// and the rollout wait for the next sync, already queued, rather
-		// than spend requests now.
+	if c.gaveWayAfter(k, acted, r) && actErr == nil {
+		// act gave the worker up to a more urgent DaemonSet, or a node
+		// needs this one's pod: the status and the rollout wait for the
+		// next sync, already queued, rather than spend requests now.
 		return nil
 	}
 	// A rollout steps only once the node set is settled: the main plan
@@ -159,6 +161,15 @@ func (c *Controller) settledNow(in plan.Input, ds *appsv1.DaemonSet, selector la
 	return in, len(p.CreateOn)+len(p.Delete)+len(p.Failed)+len(p.Succeeded)+len(p.Lost) == 0
 }
 
+// gaveWayAfter reports, after act, whether the sync of k is to leave its
+// status and rollout to the next sync, already queued: act yielded its
+// worker, or it acted and a node has needed the DaemonSet's pod since the
+// sync began (see renewal), which a status write would keep waiting.
+func (c *Controller) gaveWayAfter(k string, acted bool, r *renewal) bool {
+	_, yielded := c.yielded.LoadAndDelete(k)
+	return yielded || (acted && r.done())
+}
+
 // createMore is a sync while the cache has yet to show some of the
 // DaemonSet's own creations and nothing else is outstanding. Those
 // creations are all on nodes the expectations name, so pods are created
@@ -166,7 +177,7 @@ func (c *Controller) settledNow(in plan.Input, ds *appsv1.DaemonSet, selector la
 // --burst-replicas, or nodes joining one after another, need not wait for
 // the watch to catch up between batches. Nothing is deleted, and a rolling
 // update does not step, until it has.
-func (c *Controller) createMore(ctx context.Context, ds *appsv1.DaemonSet, in plan.Input, creatingOn map[string]bool) error {
+func (c *Controller) createMore(ctx context.Context, ds *appsv1.DaemonSet, in plan.Input, creatingOn map[string]bool, r *renewal) error {
 	k := key(ds)
 	var nodes []string
 	for _, n := range plan.Compute(in).CreateOn {
@@ -177,15 +188,20 @@ func (c *Controller) createMore(ctx context.Context, ds *appsv1.DaemonSet, in pl
 		}
 	}
 	var actErr error
+	gaveWay := false
 	if len(nodes) > 0 {
 		c.yielded.Delete(k)
-		_, actErr = c.act(ctx, ds, plan.Plan{CreateOn: nodes}, in.Hash)
-		c.yielded.Delete(k) // a yield has queued the DaemonSet again
+		var acted bool
+		acted, actErr = c.act(ctx, ds, plan.Plan{CreateOn: nodes}, in.Hash)
+		gaveWay = c.gaveWayAfter(k, acted, r)
 	} else {
 		c.metrics.Throttled.WithLabelValues("expectations").Inc()
 	}
 	// Look again when the expectations would expire, in case an event was lost.
 	c.queue.AddAfter(k, expectations.DefaultTTL+time.Second)
+	if gaveWay && actErr == nil {
+		return errWaiting // the status waits for the next sync, as in sync
+	}
 	statusErr := c.writeStatus(ctx, ds, in, false)
 	if err := errors.Join(actErr, statusErr); err != nil {
 		return err

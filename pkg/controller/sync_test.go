@@ -1214,7 +1214,8 @@ func TestSyncResumesAfterBurst(t *testing.T) {
 	if n := f.c.queue.NumRequeues(dsKey); n != 1 {
 		t.Errorf("%d rate-limited requeues after the failures, want 1", n)
 	}
-	if got := f.c.takeResume(newDaemonSet()); got != 1 {
+	hash := f.createdPods()[0].Labels[appsv1.DefaultDaemonSetUniqueLabelKey]
+	if got := f.c.takeResume(newDaemonSet(), hash); got != 1 {
 		t.Errorf("a failed sync left a resume of %d", got)
 	}
 }
@@ -1389,7 +1390,7 @@ func TestFinishCreationsKeepsNewerState(t *testing.T) {
 		t.Errorf("backoff %v after an older sync's success, want the newer failure's 1s", wait)
 	}
 	finish(apierrors.NewInternalError(errors.New("etcd timeout")))
-	if got := f.c.takeResume(ds); got != 8 {
+	if got := f.c.takeResume(ds, ""); got != 8 {
 		t.Errorf("resume %d after an older sync's failure, want the newer sync's 8", got)
 	}
 }

@@ -1,0 +1,59 @@
+package controller
+
+import "sync"
+
+// A renewal tells a DaemonSet's sync that new work for it came in while it
+// runs: a node that needs its pod. A sync waiting for its creations'
+// answers then leaves them in flight and gives its worker up, so that the
+// node is served by the next sync (already queued) at once rather than a
+// round trip or two later. When nodes join one after another under a busy
+// API server, a sync of the CNI's DaemonSet held it for 0.8 to 1.9 s (its
+// creations and its status write) while the nodes that joined meanwhile
+// waited.
+//
+// Only node work renews a sync. The DaemonSet's own pod events do not:
+// during a large rollout they arrive all the time, and the sync that waits
+// for its creations is what gathers them into one sync instead of many,
+// each reading every pod (a rollout of 3,000 pods took a third more CPU
+// without that wait).
+type renewal struct {
+	ch   chan struct{}
+	once sync.Once
+}
+
+// beginRenewal registers the sync of k, until endRenewal.
+func (c *Controller) beginRenewal(k string) *renewal {
+	r := &renewal{ch: make(chan struct{})}
+	c.renewals.Store(k, r)
+	return r
+}
+
+func (c *Controller) endRenewal(k string, r *renewal) { c.renewals.CompareAndDelete(k, r) }
+
+// done reports whether the sync has been renewed.
+func (r *renewal) done() bool {
+	select {
+	case <-r.ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// renew tells the sync of k, if one runs, that k has new node work; the
+// caller has queued k.
+func (c *Controller) renew(k string) {
+	if v, ok := c.renewals.Load(k); ok {
+		r := v.(*renewal)
+		r.once.Do(func() { close(r.ch) })
+	}
+}
+
+// renewed returns the channel closed when the running sync of k is
+// renewed; nil (never closed) outside a sync.
+func (c *Controller) renewed(k string) <-chan struct{} {
+	if v, ok := c.renewals.Load(k); ok {
+		return v.(*renewal).ch
+	}
+	return nil
+}

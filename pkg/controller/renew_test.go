@@ -1,0 +1,143 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/daemonset-controller/daemonset-controller/pkg/plan"
+)
+
+// TestNodeNeedingAPodRenewsTheSync: a sync waiting for its creation's
+// answer gives its worker up when a node that needs the DaemonSet's pod
+// joins, and leaves the creation in flight and the status to the next
+// sync. That sync creates on the new node at once, and when the first
+// creation returns no node has two pods.
+func TestNodeNeedingAPodRenewsTheSync(t *testing.T) {
+	f := newFixture(t, Options{})
+	f.add(newDaemonSet(), newNode("n1", true))
+	// The first creation hangs until released, outside the fake
+	// clientset's lock; the others return at once.
+	release, hung := make(chan struct{}), make(chan struct{})
+	var calls atomic.Int32
+	f.c.client = hangingCreates{Interface: f.c.client, hang: func(ctx context.Context) {
+		if calls.Add(1) == 1 {
+			close(hung)
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		}
+	}}
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	defer func() { free(); f.c.tails.Wait() }()
+	returned := make(chan error, 1)
+	go func() { returned <- f.c.sync(context.Background(), dsKey) }()
+	select {
+	case <-hung:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the sync started no creation on n1")
+	}
+
+	f.add(newNode("n2", true))
+	if err := f.c.syncNode("n2"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-returned:
+		if err != nil {
+			t.Fatalf("renewed sync: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the sync still waits for its creation on n1 after n2 joined")
+	}
+	if n := len(f.actions("update", "daemonsets/status")); n != 0 {
+		t.Errorf("the renewed sync wrote the status %d times; that is the next sync's", n)
+	}
+	checkQueue(t, "after the renewal", f.c.queue, dsKey)
+
+	if err := f.c.sync(context.Background(), dsKey); err != nil && !errors.Is(err, errWaiting) {
+		t.Fatalf("next sync: %v", err)
+	}
+	pods := f.createdPods()
+	if len(pods) != 1 || plan.TargetNode(pods[0]) != "n2" {
+		t.Fatalf("the next sync created %d pods, want 1 on n2 while n1's is in flight", len(pods))
+	}
+	free()
+	f.c.tails.Wait()
+	nodes := map[string]int{}
+	for _, pod := range f.createdPods() {
+		nodes[plan.TargetNode(pod)]++
+	}
+	if nodes["n1"] != 1 || nodes["n2"] != 1 || len(nodes) != 2 {
+		t.Errorf("pods per node %v, want one on each of n1 and n2", nodes)
+	}
+}
+
+// TestSyncResumesAfterAnyCreatingSync: a sync soon after one that created
+// pods starts its creations at the window that one opened, not at 1: the
+// template is proven. A new template starts from 1 again.
+func TestSyncResumesAfterAnyCreatingSync(t *testing.T) {
+	f := newFixture(t, Options{})
+	ds := newDaemonSet()
+	f.add(ds, newNode("n0", true))
+	f.mustSync()
+	f.catchUp()
+	for i := range 20 {
+		f.add(newNode(fmt.Sprintf("n%d", i+1), true))
+	}
+	// Every creation now fails, so the calls made show how many started at once.
+	f.client.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewInternalError(errors.New("etcd timeout"))
+	})
+	f.client.ClearActions()
+	_ = f.sync()
+	if n := len(f.actions("create", "pods")); n != resumeMaxBatch {
+		t.Errorf("%d creations started at once after a successful sync, want %d", n, resumeMaxBatch)
+	}
+
+	f.c.resume.Store(dsKey, resumeAt{uid: ds.UID, hash: "an-older-template", batch: provenWindow, at: f.clock.Now()})
+	f.client.ClearActions()
+	_ = f.sync()
+	if n := len(f.actions("create", "pods")); n != 1 {
+		t.Errorf("%d creations started at once for a template not yet proven, want 1", n)
+	}
+}
+
+// TestFinishCreationsRaisesTheResume: a sync that left before its first
+// answer left a window of 1; its successes, in the background, raise it,
+// unless a newer sync has taken or replaced it.
+func TestFinishCreationsRaisesTheResume(t *testing.T) {
+	f := newFixture(t, Options{})
+	ds := newDaemonSet()
+	finish := func(newer *resumeAt) {
+		t.Helper()
+		cs := &creations{results: make(chan error, 1), release: func() {}, began: f.clock.Now(), inFlight: 1}
+		cs.resume = resumeAt{uid: ds.UID, hash: "h", batch: 1, at: f.clock.Now()}
+		f.c.resume.Store(dsKey, cs.resume)
+		if newer != nil {
+			f.c.resume.Store(dsKey, *newer)
+		}
+		cs.results <- nil
+		if err := f.c.finishCreations(ds, cs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	finish(nil)
+	if got := f.c.takeResume(ds, "h"); got != resumeMaxBatch {
+		t.Errorf("resume %d after the left creation succeeded, want %d", got, resumeMaxBatch)
+	}
+	finish(&resumeAt{uid: ds.UID, hash: "h", batch: 3, at: f.clock.Now()})
+	if got := f.c.takeResume(ds, "h"); got != 3 {
+		t.Errorf("resume %d, want the newer sync's 3", got)
+	}
+}
