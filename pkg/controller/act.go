@@ -197,7 +197,14 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 		if cs.inFlight == 0 || leave() {
 			break
 		}
-		if s := cs.wait(renewed); s != "" {
+		// Only a sync still creating gives way to a renewal: one that a
+		// failure or a cancellation stopped reports it (the backoff, no
+		// resume) once its creations have answered.
+		ch := renewed
+		if stop != "" {
+			ch = nil
+		}
+		if s := cs.wait(ch); s != "" {
 			stop = s
 		} else {
 			window = max(window+1, provenWindow)
@@ -210,9 +217,13 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 	skipped := len(nodes) - started
 	switch stop {
 	case "yield", "renewed":
-		c.yielded.Store(k, true)
-		c.queue.Add(k)
-		c.metrics.Throttled.WithLabelValues("yield").Add(float64(skipped))
+		if stop == "yield" { // a renewal's node worker has queued k
+			c.yielded.Store(k, true)
+			c.queue.Add(k)
+		}
+		if skipped > 0 {
+			c.metrics.Throttled.WithLabelValues("yield").Add(float64(skipped))
+		}
 		klog.FromContext(ctx).V(2).Info("Giving the worker up", "to", yieldedTo[stop], "skipped", skipped, "inFlight", cs.inFlight)
 	case "slow_start":
 		if skipped > 0 {
@@ -249,14 +260,18 @@ type creations struct {
 }
 
 // wait takes the next creation's result, and tells why no more should
-// start after it ("" after a success). A renewal ends the wait first, with
-// "renewed", and takes no result.
+// start after it ("" after a success). A renewal ends the wait with
+// "renewed" and takes no result, unless a result is already in.
 func (cs *creations) wait(renewed <-chan struct{}) string {
 	var err error
 	select {
 	case err = <-cs.results:
-	case <-renewed:
-		return "renewed"
+	default:
+		select {
+		case err = <-cs.results:
+		case <-renewed:
+			return "renewed"
+		}
 	}
 	cs.inFlight--
 	switch {
@@ -271,8 +286,9 @@ func (cs *creations) wait(renewed <-chan struct{}) string {
 }
 
 // finishCreations waits for the creations in flight, then releases the
-// gate, moves the DaemonSet's creation backoff and, after a failure, drops
-// the window left for the next sync.
+// gate and moves the DaemonSet's creation backoff. After a failure it
+// drops the window it left for the next sync; after successes it raises a
+// window still below provenWindow (left before any answer came).
 func (c *Controller) finishCreations(ds *appsv1.DaemonSet, cs *creations) error {
 	defer cs.release()
 	for cs.inFlight > 0 {
@@ -289,13 +305,35 @@ func (c *Controller) finishCreations(ds *appsv1.DaemonSet, cs *creations) error 
 	case len(cs.errs) > 0:
 		c.resume.CompareAndDelete(key(ds), cs.resume) // the next sync starts from one again
 	case cs.created > 0:
-		// Left before its first success, the window is still 1; the
-		// successes have proven it since, unless a newer sync took it.
-		proven := cs.resume
-		proven.batch, proven.at = max(proven.batch, provenWindow), c.opts.Now()
-		c.resume.CompareAndSwap(key(ds), cs.resume, proven)
+		c.raiseResume(ds, cs.resume.hash)
 	}
 	return errors.Join(cs.errs...)
+}
+
+// raiseResume raises the window a sync of ds's template left below
+// provenWindow, as a creation of that template has now succeeded: when
+// nodes join in a burst, each sync is renewed before its first answer,
+// and would otherwise leave the next one a window of 1, a pod per sync.
+// (The next sync may already have taken the window; then there is nothing
+// to raise. A newer sync's failure may race with this and find its window
+// raised: the next sync then starts at most resumeMaxBatch creations.)
+func (c *Controller) raiseResume(ds *appsv1.DaemonSet, hash string) {
+	k := key(ds)
+	for {
+		v, ok := c.resume.Load(k)
+		if !ok {
+			return
+		}
+		r := v.(resumeAt)
+		if r.uid != ds.UID || r.hash != hash || r.batch >= provenWindow {
+			return
+		}
+		raised := r
+		raised.batch = provenWindow
+		if c.resume.CompareAndSwap(k, r, raised) {
+			return
+		}
+	}
 }
 
 // nextStop tells whether the next creation may start: "" if it may, else

@@ -91,9 +91,9 @@ type Controller struct {
 	yielded sync.Map
 	// renewals maps the key of each running sync to its renewal.
 	renewals sync.Map
-	// resume holds, for a DaemonSet whose creations stopped short (a
-	// yield, or --burst-replicas), the slow-start window its next creating
-	// sync starts with, if that comes soon (see takeResume).
+	// resume holds, for a DaemonSet that created pods lately, the
+	// slow-start window its next creating sync starts with, if that comes
+	// soon (see takeResume).
 	resume sync.Map
 	// patches maps a DaemonSet key to its template's revision data, for
 	// the generation it was encoded at (see revisionData).

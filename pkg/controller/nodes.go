@@ -40,7 +40,9 @@ func (c *Controller) syncNode(name string) error {
 		switch {
 		case d.ShouldRun && !scheduled:
 			c.queue.Add(k)
-			c.renew(k) // the node waits for its pod: see renewal
+			if !c.expectations.IsCreatingOn(k, name) {
+				c.renew(k) // the node waits for its pod: see renewal
+			}
 		case (!d.ShouldContinue && scheduled) || (scheduled && ds.Status.NumberMisscheduled > 0):
 			c.queue.Add(k)
 		}

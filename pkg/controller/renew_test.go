@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	k8stesting "k8s.io/client-go/testing"
@@ -23,7 +24,10 @@ import (
 // creation returns no node has two pods.
 func TestNodeNeedingAPodRenewsTheSync(t *testing.T) {
 	f := newFixture(t, Options{})
-	f.add(newDaemonSet(), newNode("n1", true))
+	f.add(newDaemonSet(), newNode("n0", true))
+	f.mustSync() // the status is written: a renewal may hold it back now
+	f.catchUp()
+	f.add(newNode("n1", true))
 	// The first creation hangs until released, outside the fake
 	// clientset's lock; the others return at once.
 	release, hung := make(chan struct{}), make(chan struct{})
@@ -79,7 +83,7 @@ func TestNodeNeedingAPodRenewsTheSync(t *testing.T) {
 		nodes[plan.TargetNode(pod)]++
 	}
 	if nodes["n1"] != 1 || nodes["n2"] != 1 || len(nodes) != 2 {
-		t.Errorf("pods per node %v, want one on each of n1 and n2", nodes)
+		t.Errorf("pods created per node %v since n0's, want one on each of n1 and n2", nodes)
 	}
 }
 
@@ -114,8 +118,8 @@ func TestSyncResumesAfterAnyCreatingSync(t *testing.T) {
 }
 
 // TestFinishCreationsRaisesTheResume: a sync that left before its first
-// answer left a window of 1; its successes, in the background, raise it,
-// unless a newer sync has taken or replaced it.
+// answer left a window of 1; its successes, in the background, raise the
+// window of the same template, however many syncs have left since.
 func TestFinishCreationsRaisesTheResume(t *testing.T) {
 	f := newFixture(t, Options{})
 	ds := newDaemonSet()
@@ -136,8 +140,77 @@ func TestFinishCreationsRaisesTheResume(t *testing.T) {
 	if got := f.c.takeResume(ds, "h"); got != resumeMaxBatch {
 		t.Errorf("resume %d after the left creation succeeded, want %d", got, resumeMaxBatch)
 	}
-	finish(&resumeAt{uid: ds.UID, hash: "h", batch: 3, at: f.clock.Now()})
-	if got := f.c.takeResume(ds, "h"); got != 3 {
-		t.Errorf("resume %d, want the newer sync's 3", got)
+	// A newer sync, also left before any answer, is raised too: the
+	// template is proven.
+	finish(&resumeAt{uid: ds.UID, hash: "h", batch: 1, at: f.clock.Now()})
+	if got := f.c.takeResume(ds, "h"); got != resumeMaxBatch {
+		t.Errorf("resume %d of a newer sync of the same template, want %d", got, resumeMaxBatch)
+	}
+	// One of a new template is not: that template is not proven.
+	finish(&resumeAt{uid: ds.UID, hash: "h2", batch: 1, at: f.clock.Now()})
+	if got := f.c.takeResume(ds, "h2"); got != 1 {
+		t.Errorf("resume %d of a new template, want 1", got)
+	}
+}
+
+// TestRenewalOnlyForANodeStillWaiting: a node whose pod the DaemonSet's
+// sync is already creating (a label or taint update of a new node) does
+// not renew that sync; a node with no pod on the way does.
+func TestRenewalOnlyForANodeStillWaiting(t *testing.T) {
+	f := newFixture(t, Options{})
+	f.add(newDaemonSet(), newNode("n1", true), newNode("n2", true))
+	r := f.c.beginRenewal(dsKey)
+	defer f.c.endRenewal(dsKey, r)
+	f.c.expectations.Expect(dsKey, []string{"n1"}, nil)
+	if err := f.c.syncNode("n1"); err != nil {
+		t.Fatal(err)
+	}
+	if r.done() {
+		t.Error("a node whose pod is being created renewed the sync")
+	}
+	if err := f.c.syncNode("n2"); err != nil {
+		t.Fatal(err)
+	}
+	if !r.done() {
+		t.Error("a node that needs a pod did not renew the sync")
+	}
+}
+
+// TestCreationsWaitTakesAnAnswerFirst: an answer already in is taken
+// before a renewal, so that a failure is never hidden by one.
+func TestCreationsWaitTakesAnAnswerFirst(t *testing.T) {
+	renewed := make(chan struct{})
+	close(renewed)
+	for range 100 { // select alone would choose at random
+		cs := &creations{results: make(chan error, 1), inFlight: 1}
+		cs.results <- errQuota
+		if got := cs.wait(renewed); got != "slow_start" {
+			t.Fatalf("wait = %q with a failure in and a renewal, want slow_start", got)
+		}
+	}
+	cs := &creations{results: make(chan error, 1), inFlight: 1}
+	if got := cs.wait(renewed); got != "renewed" {
+		t.Errorf("wait = %q with no answer in and a renewal, want renewed", got)
+	}
+}
+
+// TestStatusOverdue: renewals hold a status back only while it is recent
+// and the spec observed.
+func TestStatusOverdue(t *testing.T) {
+	f := newFixture(t, Options{})
+	ds := newDaemonSet()
+	if !f.c.statusOverdue(ds) {
+		t.Error("never written: not overdue")
+	}
+	f.c.statusWritten.Store(dsKey, writtenStatus{uid: ds.UID, at: f.clock.Now()})
+	if f.c.statusOverdue(ds) {
+		t.Error("written just now: overdue")
+	}
+	if spec := newDaemonSet(func(ds *appsv1.DaemonSet) { ds.Generation = 2 }); !f.c.statusOverdue(spec) {
+		t.Error("a generation not yet observed: not overdue")
+	}
+	f.clock.Advance(maxStatusDelay)
+	if !f.c.statusOverdue(ds) {
+		t.Errorf("written %v ago: not overdue", maxStatusDelay)
 	}
 }

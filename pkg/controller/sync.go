@@ -53,6 +53,7 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 		c.forgetCounts(namespace, name)
 		c.statusWritten.Delete(k)
 		c.resume.Delete(k)
+		c.yielded.Delete(k)
 		c.patches.Delete(k)
 		if c.shadow != nil {
 			c.shadow.forget(k)
@@ -113,7 +114,7 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 	}
 	c.yielded.Delete(k)
 	acted, actErr := c.act(ctx, ds, plan.Compute(in), in.Hash)
-	if c.gaveWayAfter(k, acted, r) && actErr == nil {
+	if c.gaveWayAfter(ds, acted, r) && actErr == nil {
 		// act gave the worker up to a more urgent DaemonSet, or a node
 		// needs this one's pod: the status and the rollout wait for the
 		// next sync, already queued, rather than spend requests now.
@@ -161,13 +162,29 @@ func (c *Controller) settledNow(in plan.Input, ds *appsv1.DaemonSet, selector la
 	return in, len(p.CreateOn)+len(p.Delete)+len(p.Failed)+len(p.Succeeded)+len(p.Lost) == 0
 }
 
-// gaveWayAfter reports, after act, whether the sync of k is to leave its
+// gaveWayAfter reports, after act, whether the sync of ds is to leave its
 // status and rollout to the next sync, already queued: act yielded its
-// worker, or it acted and a node has needed the DaemonSet's pod since the
-// sync began (see renewal), which a status write would keep waiting.
-func (c *Controller) gaveWayAfter(k string, acted bool, r *renewal) bool {
-	_, yielded := c.yielded.LoadAndDelete(k)
-	return yielded || (acted && r.done())
+// worker to a more urgent DaemonSet, or it acted and a node has needed
+// ds's pod since the sync began (see renewal), which a status write would
+// keep waiting. A renewed sync writes an overdue status all the same, so
+// that nodes joining for minutes (an autoscaler's scale-up) cannot keep
+// the desired count or a new generation from the status.
+func (c *Controller) gaveWayAfter(ds *appsv1.DaemonSet, acted bool, r *renewal) bool {
+	_, yielded := c.yielded.LoadAndDelete(key(ds))
+	return yielded || (acted && r.done() && !c.statusOverdue(ds))
+}
+
+// maxStatusDelay is how long renewals may hold back a DaemonSet's status.
+const maxStatusDelay = 5 * time.Second
+
+// statusOverdue reports whether ds's spec is not yet observed, or this
+// controller last wrote its status maxStatusDelay ago or more (or never).
+func (c *Controller) statusOverdue(ds *appsv1.DaemonSet) bool {
+	if ds.Status.ObservedGeneration < ds.Generation {
+		return true
+	}
+	w, ok := c.lastWrite(ds)
+	return !ok || c.opts.Now().Sub(w.at) >= maxStatusDelay
 }
 
 // createMore is a sync while the cache has yet to show some of the
@@ -193,7 +210,7 @@ func (c *Controller) createMore(ctx context.Context, ds *appsv1.DaemonSet, in pl
 		c.yielded.Delete(k)
 		var acted bool
 		acted, actErr = c.act(ctx, ds, plan.Plan{CreateOn: nodes}, in.Hash)
-		gaveWay = c.gaveWayAfter(k, acted, r)
+		gaveWay = c.gaveWayAfter(ds, acted, r)
 	} else {
 		c.metrics.Throttled.WithLabelValues("expectations").Inc()
 	}

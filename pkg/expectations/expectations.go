@@ -111,6 +111,19 @@ func (s *Store) CreatingOn(key string) (nodes map[string]bool, ok bool) {
 	return nodes, true
 }
 
+// IsCreatingOn reports whether key waits for its pod's creation on node.
+func (s *Store) IsCreatingOn(key, node string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.entries[key]
+	if !ok {
+		return false
+	}
+	s.expire(e)
+	_, creating := e.creations[node]
+	return creating
+}
+
 // Pending returns the outstanding creations and deletions for key.
 func (s *Store) Pending(key string) (creations, deletions int) {
 	s.mu.Lock()
