@@ -166,6 +166,8 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 	window := first
 	started := 0
 	renewed := c.renewed(k)
+	ticker := time.NewTicker(100 * time.Millisecond)
+	defer ticker.Stop()
 	// Why no more creations start: "slow_start", "yield", "renewed" or "canceled".
 	stop := ""
 	// leave: the rest of this sync's creations are for a later sync (more
@@ -197,16 +199,23 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 		if cs.inFlight == 0 || leave() {
 			break
 		}
-		// Only a sync still creating gives way to a renewal: one that a
-		// failure or a cancellation stopped reports it (the backoff, no
-		// resume) once its creations have answered.
-		ch := renewed
-		if stop != "" {
-			ch = nil
+		// Only a sync still creating gives way, to a renewal or, looked at
+		// every tick, to a more urgent DaemonSet waiting for a worker: one
+		// that a failure or a cancellation stopped reports it (the backoff,
+		// no resume) once its creations have answered.
+		var ch <-chan struct{}
+		var tick <-chan time.Time
+		if stop == "" {
+			ch, tick = renewed, ticker.C
 		}
-		if s := cs.wait(ch); s != "" {
+		switch s := cs.wait(ch, tick); {
+		case s == "tick":
+			if (started >= first || started == len(nodes)) && c.waiting.Waiting(priority) {
+				stop = "yield"
+			}
+		case s != "":
 			stop = s
-		} else {
+		default:
 			window = max(window+1, provenWindow)
 		}
 	}
@@ -261,8 +270,9 @@ type creations struct {
 
 // wait takes the next creation's result, and tells why no more should
 // start after it ("" after a success). A renewal ends the wait with
-// "renewed" and takes no result, unless a result is already in.
-func (cs *creations) wait(renewed <-chan struct{}) string {
+// "renewed", and a tick with "tick", taking no result, unless a result is
+// already in.
+func (cs *creations) wait(renewed <-chan struct{}, tick <-chan time.Time) string {
 	var err error
 	select {
 	case err = <-cs.results:
@@ -271,6 +281,8 @@ func (cs *creations) wait(renewed <-chan struct{}) string {
 		case err = <-cs.results:
 		case <-renewed:
 			return "renewed"
+		case <-tick:
+			return "tick"
 		}
 	}
 	cs.inFlight--
@@ -292,7 +304,7 @@ func (cs *creations) wait(renewed <-chan struct{}) string {
 func (c *Controller) finishCreations(ds *appsv1.DaemonSet, cs *creations) error {
 	defer cs.release()
 	for cs.inFlight > 0 {
-		cs.wait(nil)
+		cs.wait(nil, nil)
 	}
 	if cs.created > 0 {
 		c.createBackoff.resetUnlessSince(string(ds.UID), cs.began)
@@ -341,9 +353,13 @@ func (c *Controller) raiseResume(ds *appsv1.DaemonSet, hash string) {
 // this one's (when mayYield: past the first window, so every sync makes
 // progress); one creating pods now is waited for (see prioritylimit.Gate),
 // since its creations and ours would queue together in the API server.
+// A sync held by the gate makes no progress either, so it yields even
+// within its first window: otherwise syncs held by the creations that a
+// more urgent sync left in flight could take every worker while that
+// DaemonSet's next sync, for the nodes joined since, waits for one.
 func (c *Controller) nextStop(ctx context.Context, priority int64, mayYield bool) string {
-	for {
-		if mayYield && c.waiting.Waiting(priority) {
+	for held := false; ; held = true {
+		if (mayYield || held) && c.waiting.Waiting(priority) {
 			return "yield"
 		}
 		if !c.gate.Wait(ctx, priority, 100*time.Millisecond) {

@@ -91,6 +91,9 @@ type Controller struct {
 	yielded sync.Map
 	// renewals maps the key of each running sync to its renewal.
 	renewals sync.Map
+	// statusHeld maps a DaemonSet key to when renewals began holding its
+	// status back (see holdStatus).
+	statusHeld sync.Map
 	// resume holds, for a DaemonSet that created pods lately, the
 	// slow-start window its next creating sync starts with, if that comes
 	// soon (see takeResume).

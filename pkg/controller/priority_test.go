@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"context"
 	"fmt"
 	"reflect"
 	"testing"
@@ -183,5 +184,77 @@ func TestSyncWaitsForMoreUrgentCreations(t *testing.T) {
 	}
 	if n := len(f.createdPods()); n != 2 {
 		t.Errorf("created %d pods, want 2", n)
+	}
+}
+
+// TestSyncHeldByTheGateYields: a sync held back by a more urgent
+// DaemonSet's creations gives its worker up, even before its first
+// creation, when a more urgent DaemonSet waits for a worker: it would
+// make no progress while it kept the worker.
+func TestSyncHeldByTheGateYields(t *testing.T) {
+	f := newFixture(t, Options{})
+	cni := newDaemonSet(func(ds *appsv1.DaemonSet) {
+		ds.Name, ds.UID = "cni", "cni"
+		ds.Spec.Template.Spec.PriorityClassName = "system-node-critical"
+	})
+	f.add(newDaemonSet(), cni, newNode("n1", true))
+	release := f.c.gate.Hold(2000001000) // cni's creations left in flight
+	defer release()
+	f.c.queue.Add(ns + "/cni") // cni's next sync waits for a worker
+	done := make(chan error, 1)
+	go func() { done <- f.sync() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the held sync kept its worker while a more urgent DaemonSet waited")
+	}
+	if n := len(f.actions("create", "pods")); n != 0 {
+		t.Errorf("%d pods created while a more urgent DaemonSet was creating", n)
+	}
+	if got := testutil.ToFloat64(f.c.metrics.Throttled.WithLabelValues("yield")); got != 1 {
+		t.Errorf("yield counter %v, want 1", got)
+	}
+}
+
+// TestSyncWaitingForAnswersYields: a sync whose creations have all
+// started, waiting for their answers, gives its worker up when a more
+// urgent DaemonSet waits for one, and leaves them in flight.
+func TestSyncWaitingForAnswersYields(t *testing.T) {
+	f := newFixture(t, Options{})
+	cni := newDaemonSet(func(ds *appsv1.DaemonSet) {
+		ds.Name, ds.UID = "cni", "cni"
+		ds.Spec.Template.Spec.PriorityClassName = "system-node-critical"
+	})
+	f.add(newDaemonSet(), cni, newNode("n1", true))
+	release, hung := make(chan struct{}), make(chan struct{})
+	f.c.client = hangingCreates{Interface: f.c.client, hang: func(ctx context.Context) {
+		close(hung)
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+	}}
+	defer func() { close(release); f.c.tails.Wait() }()
+	done := make(chan error, 1)
+	go func() { done <- f.c.sync(context.Background(), dsKey) }()
+	select {
+	case <-hung:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the sync started no creation")
+	}
+	f.c.queue.Add(ns + "/cni")
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the sync kept its worker, waiting for answers, while a more urgent DaemonSet waited")
+	}
+	if c, _ := f.pending(); c != 1 {
+		t.Errorf("%d creations expected, want the 1 left in flight", c)
 	}
 }

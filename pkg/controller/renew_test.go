@@ -25,7 +25,7 @@ import (
 func TestNodeNeedingAPodRenewsTheSync(t *testing.T) {
 	f := newFixture(t, Options{})
 	f.add(newDaemonSet(), newNode("n0", true))
-	f.mustSync() // the status is written: a renewal may hold it back now
+	f.mustSync()
 	f.catchUp()
 	f.add(newNode("n1", true))
 	// The first creation hangs until released, outside the fake
@@ -184,33 +184,38 @@ func TestCreationsWaitTakesAnAnswerFirst(t *testing.T) {
 	for range 100 { // select alone would choose at random
 		cs := &creations{results: make(chan error, 1), inFlight: 1}
 		cs.results <- errQuota
-		if got := cs.wait(renewed); got != "slow_start" {
+		if got := cs.wait(renewed, nil); got != "slow_start" {
 			t.Fatalf("wait = %q with a failure in and a renewal, want slow_start", got)
 		}
 	}
 	cs := &creations{results: make(chan error, 1), inFlight: 1}
-	if got := cs.wait(renewed); got != "renewed" {
+	if got := cs.wait(renewed, nil); got != "renewed" {
 		t.Errorf("wait = %q with no answer in and a renewal, want renewed", got)
 	}
 }
 
-// TestStatusOverdue: renewals hold a status back only while it is recent
-// and the spec observed.
-func TestStatusOverdue(t *testing.T) {
+// TestHoldStatus: renewals hold a status back only with the spec
+// observed, and for at most maxStatusHold from the first hold; a status
+// write ends the hold.
+func TestHoldStatus(t *testing.T) {
 	f := newFixture(t, Options{})
 	ds := newDaemonSet()
-	if !f.c.statusOverdue(ds) {
-		t.Error("never written: not overdue")
+	if spec := newDaemonSet(func(ds *appsv1.DaemonSet) { ds.Generation = 2 }); f.c.holdStatus(spec) {
+		t.Error("held back the status of a generation not yet observed")
 	}
-	f.c.statusWritten.Store(dsKey, writtenStatus{uid: ds.UID, at: f.clock.Now()})
-	if f.c.statusOverdue(ds) {
-		t.Error("written just now: overdue")
+	if !f.c.holdStatus(ds) {
+		t.Error("did not hold the status back at first")
 	}
-	if spec := newDaemonSet(func(ds *appsv1.DaemonSet) { ds.Generation = 2 }); !f.c.statusOverdue(spec) {
-		t.Error("a generation not yet observed: not overdue")
+	f.clock.Advance(maxStatusHold - time.Second)
+	if !f.c.holdStatus(ds) {
+		t.Error("did not hold the status back within maxStatusHold")
 	}
-	f.clock.Advance(maxStatusDelay)
-	if !f.c.statusOverdue(ds) {
-		t.Errorf("written %v ago: not overdue", maxStatusDelay)
+	f.clock.Advance(time.Second)
+	if f.c.holdStatus(ds) {
+		t.Errorf("held the status back for %v", maxStatusHold)
+	}
+	f.mustSync() // writes the status
+	if !f.c.holdStatus(ds) {
+		t.Error("a status write did not end the hold")
 	}
 }

@@ -54,6 +54,7 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 		c.statusWritten.Delete(k)
 		c.resume.Delete(k)
 		c.yielded.Delete(k)
+		c.statusHeld.Delete(k)
 		c.patches.Delete(k)
 		if c.shadow != nil {
 			c.shadow.forget(k)
@@ -166,25 +167,28 @@ func (c *Controller) settledNow(in plan.Input, ds *appsv1.DaemonSet, selector la
 // status and rollout to the next sync, already queued: act yielded its
 // worker to a more urgent DaemonSet, or it acted and a node has needed
 // ds's pod since the sync began (see renewal), which a status write would
-// keep waiting. A renewed sync writes an overdue status all the same, so
-// that nodes joining for minutes (an autoscaler's scale-up) cannot keep
-// the desired count or a new generation from the status.
+// keep waiting (a round trip, 1 to 2 s on a busy API server).
 func (c *Controller) gaveWayAfter(ds *appsv1.DaemonSet, acted bool, r *renewal) bool {
 	_, yielded := c.yielded.LoadAndDelete(key(ds))
-	return yielded || (acted && r.done() && !c.statusOverdue(ds))
+	return yielded || (acted && r.done() && c.holdStatus(ds))
 }
 
-// maxStatusDelay is how long renewals may hold back a DaemonSet's status.
-const maxStatusDelay = 5 * time.Second
+// maxStatusHold is how long renewals may hold back a DaemonSet's status:
+// long enough for a burst of joining nodes to get their pods first, short
+// enough that an autoscaler adding nodes for minutes cannot keep the
+// desired count from the status.
+const maxStatusHold = 30 * time.Second
 
-// statusOverdue reports whether ds's spec is not yet observed, or this
-// controller last wrote its status maxStatusDelay ago or more (or never).
-func (c *Controller) statusOverdue(ds *appsv1.DaemonSet) bool {
+// holdStatus reports whether a renewed sync of ds may leave its status to
+// the next: the spec's generation is observed (rollout status waits for
+// that), and the status has been held back for less than maxStatusHold.
+func (c *Controller) holdStatus(ds *appsv1.DaemonSet) bool {
 	if ds.Status.ObservedGeneration < ds.Generation {
-		return true
+		return false
 	}
-	w, ok := c.lastWrite(ds)
-	return !ok || c.opts.Now().Sub(w.at) >= maxStatusDelay
+	now := c.opts.Now()
+	since, _ := c.statusHeld.LoadOrStore(key(ds), now)
+	return now.Sub(since.(time.Time)) < maxStatusHold
 }
 
 // createMore is a sync while the cache has yet to show some of the
@@ -357,6 +361,7 @@ func templateGeneration(ds *appsv1.DaemonSet) *int64 {
 // writeStatus writes the status the caches show, only when it changed.
 // observedGeneration advances only when this sync acted on the spec.
 func (c *Controller) writeStatus(ctx context.Context, ds *appsv1.DaemonSet, in plan.Input, observed bool) error {
+	c.statusHeld.Delete(key(ds)) // no longer held by renewals
 	counts := plan.Status(in, templateGeneration(ds))
 	c.recordCounts(ds, counts)
 	if ds.Spec.MinReadySeconds > 0 && counts.NumberReady != counts.NumberAvailable {
