@@ -208,9 +208,11 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 		if stop == "" {
 			ch, tick = renewed, ticker.C
 		}
+		// Waiting with none stopped, all of the sync's creations or its
+		// first window have started: it has made progress, and may yield.
 		switch s := cs.wait(ch, tick); {
 		case s == "tick":
-			if (started >= first || started == len(nodes)) && c.waiting.Waiting(priority) {
+			if c.waiting.Waiting(priority) {
 				stop = "yield"
 			}
 		case s != "":
@@ -226,7 +228,7 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 	skipped := len(nodes) - started
 	switch stop {
 	case "yield", "renewed":
-		if stop == "yield" { // a renewal's node worker has queued k
+		if stop == "yield" { // after a renewal, the node worker queues k
 			c.yielded.Store(k, true)
 			c.queue.Add(k)
 		}
@@ -315,7 +317,13 @@ func (c *Controller) finishCreations(ds *appsv1.DaemonSet, cs *creations) error 
 	switch {
 	case cs.resume == (resumeAt{}):
 	case len(cs.errs) > 0:
-		c.resume.CompareAndDelete(key(ds), cs.resume) // the next sync starts from one again
+		// The next sync starts from one again, whether its window is still
+		// the one this sync left or an older sync's success has raised it.
+		raised := cs.resume
+		raised.batch = max(raised.batch, provenWindow)
+		if !c.resume.CompareAndDelete(key(ds), cs.resume) {
+			c.resume.CompareAndDelete(key(ds), raised)
+		}
 	case cs.created > 0:
 		c.raiseResume(ds, cs.resume.hash)
 	}
@@ -354,12 +362,17 @@ func (c *Controller) raiseResume(ds *appsv1.DaemonSet, hash string) {
 // progress); one creating pods now is waited for (see prioritylimit.Gate),
 // since its creations and ours would queue together in the API server.
 // A sync held by the gate makes no progress either, so it yields even
-// within its first window: otherwise syncs held by the creations that a
-// more urgent sync left in flight could take every worker while that
-// DaemonSet's next sync, for the nodes joined since, waits for one.
+// within its first window to a DaemonSet as urgent as the gate's holder
+// (which the gate does not hold back): otherwise syncs held by the
+// creations that a more urgent sync left in flight could take every
+// worker while that DaemonSet's next sync, for the nodes joined since,
+// waits for one.
 func (c *Controller) nextStop(ctx context.Context, priority int64, mayYield bool) string {
 	for held := false; ; held = true {
-		if (mayYield || held) && c.waiting.Waiting(priority) {
+		if mayYield && c.waiting.Waiting(priority) {
+			return "yield"
+		}
+		if top := c.gate.Top(); held && top > priority && c.waiting.Waiting(top-1) {
 			return "yield"
 		}
 		if !c.gate.Wait(ctx, priority, 100*time.Millisecond) {
@@ -399,8 +412,9 @@ const provenWindow = 64
 
 // Limits on resuming: only soon after, and at a window whose failure
 // costs little, since the API server may have begun refusing (a quota
-// another DaemonSet used up) since; and small, since a resumed sync
-// starts all of it before it may yield to a more urgent DaemonSet.
+// another DaemonSet used up) since; and small, since a resumed sync not
+// held by the gate starts all of it before it may yield to a more urgent
+// DaemonSet.
 const (
 	resumeWithin   = 30 * time.Second
 	resumeMaxBatch = 16

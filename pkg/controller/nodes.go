@@ -39,10 +39,12 @@ func (c *Controller) syncNode(name string) error {
 		scheduled := owners[k]
 		switch {
 		case d.ShouldRun && !scheduled:
-			c.queue.Add(k)
+			// Renewed first, then queued: the sync given way to is always
+			// followed by one that sees this node.
 			if !c.expectations.IsCreatingOn(k, name) {
 				c.renew(k) // the node waits for its pod: see renewal
 			}
+			c.queue.Add(k)
 		case (!d.ShouldContinue && scheduled) || (scheduled && ds.Status.NumberMisscheduled > 0):
 			c.queue.Add(k)
 		}

@@ -6,10 +6,12 @@ import "sync"
 // runs: a node that needs its pod. A sync waiting for its creations'
 // answers then leaves them in flight and gives its worker up, so that the
 // node is served by the next sync (already queued) at once rather than a
-// round trip or two later. When nodes join one after another under a busy
-// API server, a sync of the CNI's DaemonSet held it for 0.8 to 1.9 s (its
-// creations and its status write) while the nodes that joined meanwhile
-// waited.
+// round trip or two later. A renewed sync that acted also leaves its
+// status write, and a rollout step, to the next sync, for at most
+// maxStatusHold in a row (see holdStatus). When nodes join one after
+// another under a busy API server, a sync of the CNI's DaemonSet held it
+// for 0.8 to 1.9 s (its creations and its status write) while the nodes
+// that joined meanwhile waited.
 //
 // A sync held at the gate (see nextStop) does not give way: the next sync
 // would be held the same, with nothing created. Only node work renews a

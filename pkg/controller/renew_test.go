@@ -142,7 +142,7 @@ func TestFinishCreationsRaisesTheResume(t *testing.T) {
 	}
 	// A newer sync, also left before any answer, is raised too: the
 	// template is proven.
-	finish(&resumeAt{uid: ds.UID, hash: "h", batch: 1, at: f.clock.Now()})
+	finish(&resumeAt{uid: ds.UID, hash: "h", batch: 2, at: f.clock.Now().Add(time.Second)})
 	if got := f.c.takeResume(ds, "h"); got != resumeMaxBatch {
 		t.Errorf("resume %d of a newer sync of the same template, want %d", got, resumeMaxBatch)
 	}
@@ -200,6 +200,7 @@ func TestCreationsWaitTakesAnAnswerFirst(t *testing.T) {
 func TestHoldStatus(t *testing.T) {
 	f := newFixture(t, Options{})
 	ds := newDaemonSet()
+	f.add(ds, newNode("n1", true))
 	if spec := newDaemonSet(func(ds *appsv1.DaemonSet) { ds.Generation = 2 }); f.c.holdStatus(spec) {
 		t.Error("held back the status of a generation not yet observed")
 	}
@@ -215,7 +216,27 @@ func TestHoldStatus(t *testing.T) {
 		t.Errorf("held the status back for %v", maxStatusHold)
 	}
 	f.mustSync() // writes the status
+	if n := len(f.actions("update", "daemonsets/status")); n != 1 {
+		t.Fatalf("%d status writes, want 1", n)
+	}
 	if !f.c.holdStatus(ds) {
 		t.Error("a status write did not end the hold")
+	}
+}
+
+// TestFailedCreationsDropARaisedResume: a sync whose window an older
+// sync's success raised, and whose own creation is then refused, leaves
+// the next sync to start from one.
+func TestFailedCreationsDropARaisedResume(t *testing.T) {
+	f := newFixture(t, Options{})
+	ds := newDaemonSet()
+	cs := &creations{results: make(chan error, 1), release: func() {}, began: f.clock.Now(), inFlight: 1}
+	cs.resume = resumeAt{uid: ds.UID, hash: "h", batch: 1, at: f.clock.Now()}
+	f.c.resume.Store(dsKey, cs.resume)
+	f.c.raiseResume(ds, "h") // an older sync's creation succeeded
+	cs.results <- errQuota
+	_ = f.c.finishCreations(ds, cs)
+	if got := f.c.takeResume(ds, "h"); got != 1 {
+		t.Errorf("resume %d after the sync's own creation failed, want 1", got)
 	}
 }

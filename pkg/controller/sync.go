@@ -79,6 +79,8 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 		return nil
 	}
 
+	r := c.beginRenewal(k)
+	defer c.endRenewal(k, r)
 	// Expectations are read before the caches: the informer updates its
 	// store before it calls our handlers, so every write an expectation met
 	// by now covers is in what observe reads. Read after, an event arriving
@@ -86,8 +88,6 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 	// lacks that very pod, and a second pod would be created on its node
 	// (or a pod being deleted deleted again).
 	// The same holds for the nodes of creations not yet observed.
-	r := c.beginRenewal(k)
-	defer c.endRenewal(k, r)
 	satisfied := c.expectations.Satisfied(k)
 	creatingOn, onlyCreating := c.expectations.CreatingOn(k)
 	obs, err := c.observe(ctx, ds, selector)

@@ -2,6 +2,7 @@ package prioritylimit
 
 import (
 	"context"
+	"math"
 	"sync"
 	"time"
 )
@@ -43,6 +44,17 @@ func (g *Gate) Hold(p int64) (release func()) {
 			g.changed = make(chan struct{})
 		})
 	}
+}
+
+// Top returns the highest priority of the work under way, or math.MinInt64.
+func (g *Gate) Top() int64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	top := int64(math.MinInt64)
+	for q := range g.held {
+		top = max(top, q)
+	}
+	return top
 }
 
 // Wait blocks while work of priority above p is under way, at most for

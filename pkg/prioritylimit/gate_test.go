@@ -2,6 +2,7 @@ package prioritylimit
 
 import (
 	"context"
+	"math"
 	"testing"
 	"time"
 )
@@ -54,4 +55,20 @@ func TestGate(t *testing.T) {
 	if !g.Wait(cctx, 0, time.Hour) {
 		t.Error("a cancelled wait reported nothing under way")
 	}
+}
+
+func TestGateTop(t *testing.T) {
+	g := NewGate()
+	if got := g.Top(); got != math.MinInt64 {
+		t.Errorf("Top of an idle gate = %d", got)
+	}
+	a, b := g.Hold(5), g.Hold(9)
+	if got := g.Top(); got != 9 {
+		t.Errorf("Top = %d, want 9", got)
+	}
+	b()
+	if got := g.Top(); got != 5 {
+		t.Errorf("Top after the 9 ended = %d, want 5", got)
+	}
+	a()
 }
