@@ -51,10 +51,7 @@ func TestQueueServesCriticalDaemonSetsFirst(t *testing.T) {
 func TestSyncYieldsToMoreUrgentDaemonSet(t *testing.T) {
 	f := newFixture(t, Options{})
 	logs := newDaemonSet()
-	cni := newDaemonSet(func(ds *appsv1.DaemonSet) {
-		ds.Name, ds.UID = "cni", "cni"
-		ds.Spec.Template.Spec.PriorityClassName = "system-node-critical"
-	})
+	cni := newCNI()
 	f.add(logs, cni)
 	nodes := resumeMaxBatch + 4
 	for i := range nodes {
@@ -110,10 +107,7 @@ func TestSyncYieldsToMoreUrgentDaemonSet(t *testing.T) {
 func TestSyncInBackoffStillWritesStatus(t *testing.T) {
 	f := newFixture(t, Options{})
 	logs := newDaemonSet()
-	cni := newDaemonSet(func(ds *appsv1.DaemonSet) {
-		ds.Name, ds.UID = "cni", "cni"
-		ds.Spec.Template.Spec.PriorityClassName = "system-node-critical"
-	})
+	cni := newCNI()
 	f.add(logs, cni, newNode("n1", true), newNode("n2", true))
 	f.c.createBackoff.next(string(logs.UID), f.clock.Now())
 	f.c.queue.Add(ns + "/cni")
@@ -193,10 +187,7 @@ func TestSyncWaitsForMoreUrgentCreations(t *testing.T) {
 // make no progress while it kept the worker.
 func TestSyncHeldByTheGateYields(t *testing.T) {
 	f := newFixture(t, Options{})
-	cni := newDaemonSet(func(ds *appsv1.DaemonSet) {
-		ds.Name, ds.UID = "cni", "cni"
-		ds.Spec.Template.Spec.PriorityClassName = "system-node-critical"
-	})
+	cni := newCNI()
 	f.add(newDaemonSet(), cni, newNode("n1", true))
 	release := f.c.gate.Hold(2000001000) // cni's creations left in flight
 	defer release()
@@ -224,20 +215,10 @@ func TestSyncHeldByTheGateYields(t *testing.T) {
 // urgent DaemonSet waits for one, and leaves them in flight.
 func TestSyncWaitingForAnswersYields(t *testing.T) {
 	f := newFixture(t, Options{})
-	cni := newDaemonSet(func(ds *appsv1.DaemonSet) {
-		ds.Name, ds.UID = "cni", "cni"
-		ds.Spec.Template.Spec.PriorityClassName = "system-node-critical"
-	})
+	cni := newCNI()
 	f.add(newDaemonSet(), cni, newNode("n1", true))
-	release, hung := make(chan struct{}), make(chan struct{})
-	f.c.client = hangingCreates{Interface: f.c.client, hang: func(ctx context.Context) {
-		close(hung)
-		select {
-		case <-release:
-		case <-ctx.Done():
-		}
-	}}
-	defer func() { close(release); f.c.tails.Wait() }()
+	hung, free := hangFirstCreation(f)
+	defer func() { free(); f.c.tails.Wait() }()
 	done := make(chan error, 1)
 	go func() { done <- f.c.sync(context.Background(), dsKey) }()
 	select {
@@ -257,4 +238,12 @@ func TestSyncWaitingForAnswersYields(t *testing.T) {
 	if c, _ := f.pending(); c != 1 {
 		t.Errorf("%d creations expected, want the 1 left in flight", c)
 	}
+}
+
+// newCNI is a system-node-critical DaemonSet named cni, beside newDaemonSet's.
+func newCNI() *appsv1.DaemonSet {
+	return newDaemonSet(func(ds *appsv1.DaemonSet) {
+		ds.Name, ds.UID = "cni", "cni"
+		ds.Spec.Template.Spec.PriorityClassName = "system-node-critical"
+	})
 }

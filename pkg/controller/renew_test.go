@@ -28,21 +28,7 @@ func TestNodeNeedingAPodRenewsTheSync(t *testing.T) {
 	f.mustSync()
 	f.catchUp()
 	f.add(newNode("n1", true))
-	// The first creation hangs until released, outside the fake
-	// clientset's lock; the others return at once.
-	release, hung := make(chan struct{}), make(chan struct{})
-	var calls atomic.Int32
-	f.c.client = hangingCreates{Interface: f.c.client, hang: func(ctx context.Context) {
-		if calls.Add(1) == 1 {
-			close(hung)
-			select {
-			case <-release:
-			case <-ctx.Done():
-			}
-		}
-	}}
-	var once sync.Once
-	free := func() { once.Do(func() { close(release) }) }
+	hung, free := hangFirstCreation(f)
 	defer func() { free(); f.c.tails.Wait() }()
 	returned := make(chan error, 1)
 	go func() { returned <- f.c.sync(context.Background(), dsKey) }()
@@ -239,4 +225,23 @@ func TestFailedCreationsDropARaisedResume(t *testing.T) {
 	if got := f.c.takeResume(ds, "h"); got != 1 {
 		t.Errorf("resume %d after the sync's own creation failed, want 1", got)
 	}
+}
+
+// hangFirstCreation makes the fixture's first pod creation hang, outside
+// the fake clientset's lock, until free is called (any number of times);
+// hung is closed when it begins. Later creations return at once.
+func hangFirstCreation(f *fixture) (hung <-chan struct{}, free func()) {
+	began, release := make(chan struct{}), make(chan struct{})
+	var calls atomic.Int32
+	f.c.client = hangingCreates{Interface: f.c.client, hang: func(ctx context.Context) {
+		if calls.Add(1) == 1 {
+			close(began)
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		}
+	}}
+	var once sync.Once
+	return began, func() { once.Do(func() { close(release) }) }
 }
