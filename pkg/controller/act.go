@@ -178,22 +178,13 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 	}
 	for cs.inFlight > 0 || started < len(nodes) {
 		if stop == "" && started < len(nodes) && cs.inFlight < window {
-			if stop = c.nextStop(ctx, priority, started >= first); stop != "" {
-				continue
-			}
-			if c.gone(ds) {
+			if stop = c.nextStop(ctx, priority, started >= first); stop == "" && c.gone(ds) {
 				stop = "canceled"
-				continue
 			}
-			node := nodes[started]
-			started++
-			cs.inFlight++
-			c.expectations.Expect(k, []string{node}, nil)
-			go func() {
-				cctx, cancel := context.WithTimeout(ctx, createTimeout)
-				defer cancel()
-				cs.results <- c.createPod(cctx, ds, template, node)
-			}()
+			if stop == "" {
+				c.startCreation(ctx, ds, template, nodes[started], cs)
+				started++
+			}
 			continue
 		}
 		if cs.inFlight == 0 || leave() {
@@ -221,11 +212,42 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 			window = max(window+1, provenWindow)
 		}
 	}
-	if stop == "yield" || stop == "renewed" || stop == "" { // the next sync resumes here
-		cs.resume = resumeAt{uid: ds.UID, hash: hash, batch: window, at: c.opts.Now()}
-		c.resume.Store(k, cs.resume)
+	c.stopCreating(ctx, ds, cs, stop, resumeAt{uid: ds.UID, hash: hash, batch: window}, len(nodes)-started)
+	if cs.inFlight > 0 { // only when the loop left them: it drains otherwise
+		c.tails.Go(func() {
+			if err := c.finishCreations(ds, cs); err != nil {
+				klog.FromContext(ctx).Error(err, "Creating pods", "daemonset", k)
+				c.queue.AddRateLimited(k)
+			}
+		})
+		return nil
 	}
-	skipped := len(nodes) - started
+	return c.finishCreations(ds, cs)
+}
+
+// startCreation creates ds's pod on node in the background, its result
+// going to cs; the expectation is set first, so that no sync creates
+// there meanwhile.
+func (c *Controller) startCreation(ctx context.Context, ds *appsv1.DaemonSet, template *v1.PodTemplateSpec, node string, cs *creations) {
+	cs.inFlight++
+	c.expectations.Expect(key(ds), []string{node}, nil)
+	go func() {
+		cctx, cancel := context.WithTimeout(ctx, createTimeout)
+		defer cancel()
+		cs.results <- c.createPod(cctx, ds, template, node)
+	}()
+}
+
+// stopCreating records why a sync started no more creations: the window
+// the next sync resumes at (after a success, a yield or a renewal), a
+// queued sync after a yield, and the creations skipped.
+func (c *Controller) stopCreating(ctx context.Context, ds *appsv1.DaemonSet, cs *creations, stop string, resume resumeAt, skipped int) {
+	k := key(ds)
+	if stop == "yield" || stop == "renewed" || stop == "" {
+		resume.at = c.opts.Now()
+		cs.resume = resume
+		c.resume.Store(k, resume)
+	}
 	switch stop {
 	case "yield", "renewed":
 		if stop == "yield" { // after a renewal, the node worker queues k
@@ -242,16 +264,6 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 			klog.FromContext(ctx).V(2).Info("Slow-start failure, skipping the rest of the creations", "skipped", skipped)
 		}
 	}
-	if cs.inFlight > 0 { // only when the loop left them: it drains otherwise
-		c.tails.Go(func() {
-			if err := c.finishCreations(ds, cs); err != nil {
-				klog.FromContext(ctx).Error(err, "Creating pods", "daemonset", k)
-				c.queue.AddRateLimited(k)
-			}
-		})
-		return nil
-	}
-	return c.finishCreations(ds, cs)
 }
 
 var yieldedTo = map[string]string{"yield": "a more urgent DaemonSet", "renewed": "a node that needs a pod"}

@@ -45,7 +45,8 @@ func (r *renewal) done() bool {
 }
 
 // renew tells the sync of k, if one runs, that k has new node work; the
-// caller has queued k.
+// caller queues k after this call. Queued before it, k could be taken by
+// a new sync, which this renewal would then end with nothing queued.
 func (c *Controller) renew(k string) {
 	if v, ok := c.renewals.Load(k); ok {
 		r := v.(*renewal)
