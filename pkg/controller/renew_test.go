@@ -11,7 +11,10 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	typedappsv1 "k8s.io/client-go/kubernetes/typed/apps/v1"
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/daemonset-controller/daemonset-controller/pkg/plan"
@@ -244,4 +247,84 @@ func hangFirstCreation(f *fixture) (hung <-chan struct{}, free func()) {
 	}}
 	var once sync.Once
 	return began, func() { once.Do(func() { close(release) }) }
+}
+
+// TestRenewalEndsAStatusWrite: a node that needs the DaemonSet's pod
+// while the sync's status write waits for the API server ends the write.
+// The sync returns with no error, the next one is queued, and the hold
+// goes on, counted from when it began.
+func TestRenewalEndsAStatusWrite(t *testing.T) {
+	f := newFixture(t, Options{})
+	f.add(newDaemonSet(), newNode("n0", true))
+	f.mustSync()
+	f.catchUp()
+	f.add(newNode("n1", true))
+	f.c.statusHeld.Store(dsKey, f.clock.Now().Add(-time.Second))
+	began, release := make(chan struct{}), make(chan struct{})
+	defer close(release)
+	var once sync.Once
+	f.c.client = hangingStatus{Interface: f.c.client, hang: func(ctx context.Context) {
+		once.Do(func() { close(began) })
+		select {
+		case <-ctx.Done():
+		case <-release:
+		}
+	}}
+	returned := make(chan error, 1)
+	go func() { returned <- f.c.sync(context.Background(), dsKey) }()
+	select {
+	case <-began:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the sync wrote no status after creating on n1")
+	}
+
+	f.add(newNode("n2", true))
+	if err := f.c.syncNode("n2"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-returned:
+		if err != nil {
+			t.Fatalf("renewed sync: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the status write still waits after n2 joined")
+	}
+	checkQueue(t, "after the renewal", f.c.queue, dsKey)
+	if v, held := f.c.statusHeld.Load(dsKey); !held || !v.(time.Time).Equal(f.clock.Now().Add(-time.Second)) {
+		t.Errorf("hold after the renewal: %v (%v), want it to go on from a second ago", v, held)
+	}
+}
+
+// hangingStatus calls hang before each DaemonSet status write, and fails
+// the write if its context ended meanwhile, as a canceled request does.
+type hangingStatus struct {
+	kubernetes.Interface
+	hang func(context.Context)
+}
+
+func (h hangingStatus) AppsV1() typedappsv1.AppsV1Interface {
+	return hangingApps{h.Interface.AppsV1(), h.hang}
+}
+
+type hangingApps struct {
+	typedappsv1.AppsV1Interface
+	hang func(context.Context)
+}
+
+func (h hangingApps) DaemonSets(namespace string) typedappsv1.DaemonSetInterface {
+	return hangingDaemonSets{h.AppsV1Interface.DaemonSets(namespace), h.hang}
+}
+
+type hangingDaemonSets struct {
+	typedappsv1.DaemonSetInterface
+	hang func(context.Context)
+}
+
+func (h hangingDaemonSets) UpdateStatus(ctx context.Context, ds *appsv1.DaemonSet, opts metav1.UpdateOptions) (*appsv1.DaemonSet, error) {
+	h.hang(ctx)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("sending the request: %w", err)
+	}
+	return h.DaemonSetInterface.UpdateStatus(ctx, ds, opts)
 }

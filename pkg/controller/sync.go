@@ -136,7 +136,7 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 		actErr = c.rollOut(ctx, ds, in)
 	}
 	historyErr := c.pruneHistory(ctx, ds, obs)
-	statusErr := c.writeStatus(ctx, ds, in, true)
+	statusErr := c.writeStatusUnlessRenewed(ctx, ds, in, true, r)
 	return errors.Join(actErr, historyErr, statusErr)
 }
 
@@ -180,15 +180,54 @@ func (c *Controller) gaveWayAfter(ds *appsv1.DaemonSet, acted bool, r *renewal) 
 const maxStatusHold = 30 * time.Second
 
 // holdStatus reports whether a renewed sync of ds may leave its status to
-// the next: the spec's generation is observed (rollout status waits for
-// that), and the status has been held back for less than maxStatusHold.
+// the next (see mayHold), and if so begins the hold.
 func (c *Controller) holdStatus(ds *appsv1.DaemonSet) bool {
-	if ds.Status.ObservedGeneration < ds.Generation {
-		return false
+	since, ok := c.mayHold(ds)
+	if ok {
+		c.statusHeld.LoadOrStore(key(ds), since)
 	}
+	return ok
+}
+
+// mayHold reports whether ds's status may be held back: the spec's
+// generation is observed (rollout status waits for that), and renewals
+// have held it back for less than maxStatusHold. since is when they began
+// to, or now.
+func (c *Controller) mayHold(ds *appsv1.DaemonSet) (since time.Time, ok bool) {
 	now := c.opts.Now()
-	since, _ := c.statusHeld.LoadOrStore(key(ds), now)
-	return now.Sub(since.(time.Time)) < maxStatusHold
+	since = now
+	if v, held := c.statusHeld.Load(key(ds)); held {
+		since = v.(time.Time)
+	}
+	return since, ds.Status.ObservedGeneration >= ds.Generation && now.Sub(since) < maxStatusHold
+}
+
+// writeStatusUnlessRenewed is writeStatus, given up if a node needs ds's
+// pod while the write waits for the API server (see renewal) and the
+// status may still be held back (see holdStatus). On a busy API server
+// the write took 1 to 2 s, in which the nodes that joined waited for the
+// CNI's pods; the next sync, already queued, writes the status instead.
+func (c *Controller) writeStatusUnlessRenewed(ctx context.Context, ds *appsv1.DaemonSet, in plan.Input, observed bool, r *renewal) error {
+	since, ok := c.mayHold(ds)
+	if !ok {
+		return c.writeStatus(ctx, ds, in, observed)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-r.ch:
+			cancel()
+		case <-wctx.Done():
+		}
+	}()
+	err := c.writeStatus(wctx, ds, in, observed)
+	if err == nil || ctx.Err() != nil || !r.done() || !errors.Is(err, context.Canceled) {
+		return err
+	}
+	c.statusHeld.LoadOrStore(key(ds), since) // writeStatus ended the hold; it goes on
+	klog.FromContext(ctx).V(2).Info("Leaving the status to the next sync", "reason", "a node that needs a pod")
+	return nil
 }
 
 // createMore is a sync while the cache has yet to show some of the
@@ -223,7 +262,7 @@ func (c *Controller) createMore(ctx context.Context, ds *appsv1.DaemonSet, in pl
 	if gaveWay && actErr == nil {
 		return errWaiting // the status waits for the next sync, as in sync
 	}
-	statusErr := c.writeStatus(ctx, ds, in, false)
+	statusErr := c.writeStatusUnlessRenewed(ctx, ds, in, false, r)
 	if err := errors.Join(actErr, statusErr); err != nil {
 		return err
 	}
