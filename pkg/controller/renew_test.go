@@ -296,6 +296,54 @@ func TestRenewalEndsAStatusWrite(t *testing.T) {
 	}
 }
 
+// TestRenewalKeepsANewGenerationsStatusWrite: the write of a generation
+// not yet observed is not given up for a renewal: rollout status waits on
+// it.
+func TestRenewalKeepsANewGenerationsStatusWrite(t *testing.T) {
+	f := newFixture(t, Options{})
+	spec := newDaemonSet(func(ds *appsv1.DaemonSet) { ds.Generation, ds.Status.ObservedGeneration = 2, 1 })
+	f.add(spec, newNode("n1", true))
+	writing := make(chan context.Context, 1)
+	release := make(chan struct{})
+	var once sync.Once
+	f.c.client = hangingStatus{Interface: f.c.client, hang: func(ctx context.Context) {
+		once.Do(func() { writing <- ctx })
+		select {
+		case <-ctx.Done():
+		case <-release:
+		}
+	}}
+	returned := make(chan error, 1)
+	go func() { returned <- f.c.sync(context.Background(), dsKey) }()
+	var ctx context.Context
+	select {
+	case ctx = <-writing:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the sync wrote no status")
+	}
+
+	f.add(newNode("n2", true))
+	if err := f.c.syncNode("n2"); err != nil {
+		t.Fatal(err)
+	}
+	select { // a cancellation follows the renewal at once, if it comes
+	case <-ctx.Done():
+		t.Fatal("the renewal ended the write of generation 2")
+	case <-time.After(500 * time.Millisecond):
+	}
+	close(release)
+	if err := <-returned; err != nil {
+		t.Fatalf("sync: %v", err)
+	}
+	writes := f.actions("update", "daemonsets/status")
+	if len(writes) != 1 {
+		t.Fatalf("%d status writes, want 1", len(writes))
+	}
+	if got := writes[0].(k8stesting.UpdateAction).GetObject().(*appsv1.DaemonSet).Status.ObservedGeneration; got != 2 {
+		t.Errorf("observedGeneration written: %d, want 2", got)
+	}
+}
+
 // hangingStatus calls hang before each DaemonSet status write, and fails
 // the write if its context ended meanwhile, as a canceled request does.
 type hangingStatus struct {

@@ -204,7 +204,7 @@ func (c *Controller) mayHold(ds *appsv1.DaemonSet) (since time.Time, ok bool) {
 
 // writeStatusUnlessRenewed is writeStatus, given up if a node needs ds's
 // pod while the write waits for the API server (see renewal) and the
-// status may still be held back (see holdStatus). On a busy API server
+// status may still be held back (see mayHold). On a busy API server
 // the write took 1 to 2 s, in which the nodes that joined waited for the
 // CNI's pods; the next sync, already queued, writes the status instead.
 func (c *Controller) writeStatusUnlessRenewed(ctx context.Context, ds *appsv1.DaemonSet, in plan.Input, observed bool, r *renewal) error {
