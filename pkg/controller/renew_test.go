@@ -33,25 +33,8 @@ func TestNodeNeedingAPodRenewsTheSync(t *testing.T) {
 	f.add(newNode("n1", true))
 	hung, free := hangFirstCreation(f)
 	defer func() { free(); f.c.tails.Wait() }()
-	returned := make(chan error, 1)
-	go func() { returned <- f.c.sync(context.Background(), dsKey) }()
-	select {
-	case <-hung:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the sync started no creation on n1")
-	}
-
-	f.add(newNode("n2", true))
-	if err := f.c.syncNode("n2"); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-returned:
-		if err != nil {
-			t.Fatalf("renewed sync: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the sync still waits for its creation on n1 after n2 joined")
+	if err := syncRenewedWhile(t, f, hung, "its creation on n1"); err != nil {
+		t.Fatalf("renewed sync: %v", err)
 	}
 	if n := len(f.actions("update", "daemonsets/status")); n != 0 {
 		t.Errorf("the renewed sync wrote the status %d times; that is the next sync's", n)
@@ -270,25 +253,8 @@ func TestRenewalEndsAStatusWrite(t *testing.T) {
 		case <-release:
 		}
 	}}
-	returned := make(chan error, 1)
-	go func() { returned <- f.c.sync(context.Background(), dsKey) }()
-	select {
-	case <-began:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the sync wrote no status after creating on n1")
-	}
-
-	f.add(newNode("n2", true))
-	if err := f.c.syncNode("n2"); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-returned:
-		if err != nil {
-			t.Fatalf("renewed sync: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the status write still waits after n2 joined")
+	if err := syncRenewedWhile(t, f, began, "its status write"); err != nil {
+		t.Fatalf("renewed sync: %v", err)
 	}
 	checkQueue(t, "after the renewal", f.c.queue, dsKey)
 	if v, held := f.c.statusHeld.Load(dsKey); !held || !v.(time.Time).Equal(f.clock.Now().Add(-time.Second)) {
@@ -341,6 +307,31 @@ func TestRenewalKeepsANewGenerationsStatusWrite(t *testing.T) {
 	}
 	if got := writes[0].(k8stesting.UpdateAction).GetObject().(*appsv1.DaemonSet).Status.ObservedGeneration; got != 2 {
 		t.Errorf("observedGeneration written: %d, want 2", got)
+	}
+}
+
+// syncRenewedWhile runs a sync of dsKey and, once it waits for what
+// (hung is closed), has node n2 join, which renews it; it returns the
+// sync's result.
+func syncRenewedWhile(t *testing.T, f *fixture, hung <-chan struct{}, what string) error {
+	t.Helper()
+	returned := make(chan error, 1)
+	go func() { returned <- f.c.sync(context.Background(), dsKey) }()
+	select {
+	case <-hung:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the sync never waited for %s", what)
+	}
+	f.add(newNode("n2", true))
+	if err := f.c.syncNode("n2"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-returned:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the sync still waits for %s after n2 joined", what)
+		return nil
 	}
 }
 
