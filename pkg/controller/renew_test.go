@@ -310,6 +310,45 @@ func TestRenewalKeepsANewGenerationsStatusWrite(t *testing.T) {
 	}
 }
 
+// TestRenewalBeforeTheStatusWriteSkipsIt: a sync renewed before its
+// status write sends none, and the hold goes on; one not renewed writes.
+func TestRenewalBeforeTheStatusWriteSkipsIt(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, Options{})
+	ds := newDaemonSet()
+	f.add(ds, newNode("n1", true), daemonPod(ds, "p1", "n1"))
+	heldSince := f.clock.Now().Add(-time.Second)
+	f.c.statusHeld.Store(dsKey, heldSince)
+	sel, err := metav1.LabelSelectorAsSelector(ds.Spec.Selector)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs, err := f.c.observe(ctx, ds, sel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, renewed := range []bool{true, false} {
+		f.client.ClearActions()
+		r := f.c.beginRenewal(dsKey)
+		if renewed {
+			f.c.renew(dsKey)
+		}
+		err := f.c.writeStatusUnlessRenewed(ctx, ds, obs.input, false, r)
+		f.c.endRenewal(dsKey, r)
+		if err != nil {
+			t.Fatalf("renewed %v: %v", renewed, err)
+		}
+		writes := len(f.actions("update", "daemonsets/status"))
+		v, held := f.c.statusHeld.Load(dsKey)
+		switch {
+		case renewed && (writes != 0 || !held || !v.(time.Time).Equal(heldSince)):
+			t.Errorf("renewed before the write: %d status writes, hold %v (%v); want none, and the hold to go on", writes, v, held)
+		case !renewed && (writes != 1 || held):
+			t.Errorf("not renewed: %d status writes, hold %v (%v); want 1, and no hold", writes, v, held)
+		}
+	}
+}
+
 // syncRenewedWhile runs a sync of dsKey and, once it waits for what
 // (hung is closed), has node n2 join, which renews it; it returns the
 // sync's result.

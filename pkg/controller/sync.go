@@ -203,29 +203,28 @@ func (c *Controller) mayHold(ds *appsv1.DaemonSet) (since time.Time, ok bool) {
 }
 
 // writeStatusUnlessRenewed is writeStatus, given up if a node needs ds's
-// pod while the write waits for the API server (see renewal) and the
-// status may still be held back (see mayHold). On a busy API server
-// the write took 1 to 2 s, in which the nodes that joined waited for the
-// CNI's pods; the next sync, already queued, writes the status instead.
+// pod before the write is answered (see renewal) and the status may still
+// be held back (see mayHold). On a busy API server the write took 1 to
+// 2 s, in which the nodes that joined waited for the CNI's pods; the next
+// sync, already queued, writes the status instead.
 func (c *Controller) writeStatusUnlessRenewed(ctx context.Context, ds *appsv1.DaemonSet, in plan.Input, observed bool, r *renewal) error {
-	since, ok := c.mayHold(ds)
-	if !ok {
-		return c.writeStatus(ctx, ds, in, observed)
-	}
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
-		select {
-		case <-r.ch:
-			cancel()
-		case <-wctx.Done():
+	since, mayHold := c.mayHold(ds) // before statusDue ends the hold
+	counts, due := c.statusDue(ds, in, observed)
+	switch {
+	case !due:
+		return nil
+	case !mayHold:
+		return c.putStatus(ctx, ds, counts, observed)
+	case !r.done():
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		defer context.AfterFunc(r.ctx, cancel)()
+		err := c.putStatus(wctx, ds, counts, observed)
+		if err == nil || ctx.Err() != nil || !r.done() || !errors.Is(err, context.Canceled) {
+			return err
 		}
-	}()
-	err := c.writeStatus(wctx, ds, in, observed)
-	if err == nil || ctx.Err() != nil || !r.done() || !errors.Is(err, context.Canceled) {
-		return err
 	}
-	c.statusHeld.LoadOrStore(key(ds), since) // writeStatus ended the hold; it goes on
+	c.statusHeld.LoadOrStore(key(ds), since) // statusDue ended the hold; it goes on
 	klog.FromContext(ctx).V(2).Info("Leaving the status to the next sync", "reason", "a node that needs a pod")
 	return nil
 }
@@ -400,6 +399,16 @@ func templateGeneration(ds *appsv1.DaemonSet) *int64 {
 // writeStatus writes the status the caches show, only when it changed.
 // observedGeneration advances only when this sync acted on the spec.
 func (c *Controller) writeStatus(ctx context.Context, ds *appsv1.DaemonSet, in plan.Input, observed bool) error {
+	if counts, due := c.statusDue(ds, in, observed); due {
+		return c.putStatus(ctx, ds, counts, observed)
+	}
+	return nil
+}
+
+// statusDue returns the status counts the caches show, and whether they
+// are to be written now: they changed, and are not held back by the
+// status interval (which queues the write for its end).
+func (c *Controller) statusDue(ds *appsv1.DaemonSet, in plan.Input, observed bool) (plan.Counts, bool) {
 	c.statusHeld.Delete(key(ds)) // no longer held by renewals
 	counts := plan.Status(in, templateGeneration(ds))
 	c.recordCounts(ds, counts)
@@ -407,13 +416,19 @@ func (c *Controller) writeStatus(ctx context.Context, ds *appsv1.DaemonSet, in p
 		c.enqueueAfter(ds, time.Duration(ds.Spec.MinReadySeconds)*time.Second)
 	}
 	if statusHolds(ds, counts, observed) || c.alreadyWritten(ds, counts, observed) {
-		return nil
+		return counts, false
 	}
 	if wait := c.statusWait(ds, counts, observed); wait > 0 {
 		c.metrics.StatusDeferred.Inc()
 		c.enqueueAfter(ds, wait)
-		return nil
+		return counts, false
 	}
+	return counts, true
+}
+
+// putStatus writes counts (and, when observed, the generation) to ds's
+// status, retrying a conflict from a fresh read.
+func (c *Controller) putStatus(ctx context.Context, ds *appsv1.DaemonSet, counts plan.Counts, observed bool) error {
 	toUpdate := c.statusBase(ds)
 	for attempt := 0; ; attempt++ {
 		setCounts(&toUpdate.Status, counts)
