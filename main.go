@@ -253,6 +253,7 @@ func run(ctx context.Context, o options) error {
 	factory := informers.NewSharedInformerFactoryWithOptions(informerClient, 0, informers.WithTransform(controller.Slim))
 	ctrl, err := controller.New(client, factory, recorder, controller.Options{
 		BurstReplicas: o.burstReplicas, Metrics: m, Shadow: o.shadow, StatusInterval: o.statusEvery,
+		ClientBusy: limiter.Short,
 	})
 	if err != nil {
 		return err

@@ -44,6 +44,10 @@ type Options struct {
 	// StatusInterval is the least time between two status writes of one
 	// DaemonSet that only report progress; 0 writes every change at once.
 	StatusInterval time.Duration
+	// ClientBusy reports whether the controller's client is at its rate
+	// limit; nil means never. While it is, a status write that only
+	// reports progress waits at least busyStatusInterval (see statusWait).
+	ClientBusy func() bool
 }
 
 // Controller manages the pods of every apps/v1 DaemonSet in the cluster.

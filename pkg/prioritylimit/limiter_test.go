@@ -144,6 +144,47 @@ func TestRateIsKept(t *testing.T) {
 	}
 }
 
+// TestShort: the limiter is short once half its burst is spent faster than
+// the rate refills it, and again once it has refilled; and while anyone
+// waits for a token.
+func TestShort(t *testing.T) {
+	var clock atomic.Int64 // the limiter's timer reads it too
+	advance := func(d time.Duration) { clock.Add(int64(d)) }
+	l := New(20, 30)
+	defer l.Stop()
+	l.now = func() time.Time { return time.Unix(0, clock.Load()) }
+	l.last = l.now()
+	for i := range 16 {
+		if l.Short() {
+			t.Fatalf("short after %d of a burst of 30", i)
+		}
+		l.TryAccept()
+	}
+	if !l.Short() {
+		t.Fatal("not short with 14 of 30 tokens left")
+	}
+	advance(50 * time.Millisecond) // one token back
+	if l.Short() {
+		t.Fatal("short with 15 of 30 tokens")
+	}
+	for l.TryAccept() {
+	}
+	done := make(chan error)
+	go func() { done <- l.Wait(context.Background()) }()
+	waitFor(t, func() bool { return l.Waiting() == 1 })
+	advance(time.Second) // 20 tokens, one owed to the waiter
+	if !l.Short() {
+		t.Fatal("not short while a request waits")
+	}
+	l.tick()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if l.Short() {
+		t.Fatal("short with 19 of 30 tokens and nobody waiting")
+	}
+}
+
 func TestCancelledWaiterLeavesTheQueue(t *testing.T) {
 	l := New(1, 1)
 	defer l.Stop()
