@@ -243,6 +243,27 @@ func TestPodProgressWaitsForStatusHold(t *testing.T) {
 	checkQueue(t, "turned ready during an update", f.c.queue, dsKey)
 }
 
+// TestPodProgressWaitsLongerWhileTheClientIsBusy: a second after a status
+// write, a pod that only turns ready waits while the client is at its rate
+// limit (the status would be held back, see statusWait), and wakes its
+// DaemonSet at once when the client has tokens to spare.
+func TestPodProgressWaitsLongerWhileTheClientIsBusy(t *testing.T) {
+	busy := true
+	f := newFixture(t, Options{StatusInterval: 250 * time.Millisecond, ClientBusy: func() bool { return busy }})
+	ds := newDaemonSet()
+	f.add(ds)
+	f.c.statusWritten.Store(dsKey, writtenStatus{uid: ds.UID, at: f.clock.Now().Add(-time.Second)})
+	starting := daemonPod(ds, "p", "n1", notReady)
+	ready := daemonPod(ds, "p", "n1")
+	ready.ResourceVersion = "2"
+
+	f.c.updatePod(starting, ready)
+	checkQueue(t, "turned ready, client busy", f.c.queue)
+	busy = false
+	f.c.updatePod(starting, ready)
+	checkQueue(t, "turned ready, client with tokens to spare", f.c.queue, dsKey)
+}
+
 // TestDaemonSetDeletedForgetsExpectations: a DaemonSet deleted (also seen
 // as a tombstone) takes its expectations with it, so a new one of the same
 // name does not wait for the old one's pods.

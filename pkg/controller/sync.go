@@ -509,11 +509,7 @@ func (c *Controller) statusWait(ds *appsv1.DaemonSet, counts plan.Counts, observ
 		(observed && ds.Generation > w.status.ObservedGeneration) {
 		return 0
 	}
-	interval := c.opts.StatusInterval
-	if interval > 0 && c.opts.ClientBusy != nil && c.opts.ClientBusy() {
-		interval = max(interval, busyStatusInterval)
-	}
-	return c.holdLeft(w, interval)
+	return c.holdLeft(w)
 }
 
 // busyStatusInterval is the least time between two status writes of a
@@ -524,20 +520,26 @@ func (c *Controller) statusWait(ds *appsv1.DaemonSet, counts plan.Counts, observ
 // has tokens to spare, the next sync writes the status as usual.
 const busyStatusInterval = 5 * time.Second
 
-// statusHold returns how much of the StatusInterval since the last status
-// write for ds is left.
+// statusHold returns how much of the status interval since the last
+// status write for ds is left.
 func (c *Controller) statusHold(ds *appsv1.DaemonSet) time.Duration {
 	w, ok := c.lastWrite(ds)
 	if !ok {
 		return 0
 	}
-	return c.holdLeft(w, c.opts.StatusInterval)
+	return c.holdLeft(w)
 }
 
-// holdLeft returns how much of interval since write w is left.
-func (c *Controller) holdLeft(w writtenStatus, interval time.Duration) time.Duration {
+// holdLeft returns how much of the status interval since write w is left:
+// StatusInterval, or busyStatusInterval while the client is at its rate
+// limit.
+func (c *Controller) holdLeft(w writtenStatus) time.Duration {
+	interval := c.opts.StatusInterval
 	if interval <= 0 {
 		return 0
+	}
+	if c.opts.ClientBusy != nil && c.opts.ClientBusy() {
+		interval = max(interval, busyStatusInterval)
 	}
 	// Capped, so that a clock that jumps back cannot hold the status long.
 	return min(w.at.Add(interval).Sub(c.opts.Now()), interval)
