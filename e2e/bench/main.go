@@ -32,6 +32,7 @@ func main() {
 	newBase := flag.Int("new-nodes-base", 1000, "nodes before the new ones arrive, in the new-nodes benchmark")
 	daemonSets := flag.Int("daemonsets", 20, "DaemonSets in the new-nodes benchmark")
 	busy := flag.Bool("busy", true, "also measure the rollout with 200 readiness flips per second")
+	quiet := flag.Bool("quiet", true, "measure the rollout on a quiet bed (with -busy=false and -quiet=false, no rollout runs)")
 	out := flag.String("out", "docs/benchmarks", "where the report and charts go")
 	only := flag.String("only", "", "run only these benchmarks (comma list of rollout,newnodes,update)")
 	limitNames := flag.String("limits", "default,raised", "client limits to run with (comma list of default,raised)")
@@ -77,7 +78,7 @@ func main() {
 			if want("rollout") {
 				for _, n := range counts {
 					for _, b := range []bool{false, true} {
-						if b && !*busy {
+						if (b && !*busy) || (!b && !*quiet) {
 							continue
 						}
 						res, err := runRollout(ctx, ctrl, lim, n, b)
