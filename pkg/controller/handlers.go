@@ -55,7 +55,11 @@ func (c *Controller) updatePod(oldObj, newObj interface{}) {
 		if ds == nil {
 			return
 		}
-		if wait := c.statusHold(ds); wait > 0 && progressOnly(old, cur) && !updating(ds) {
+		var wait time.Duration
+		if progressOnly(old, cur) && !updating(ds) {
+			wait = c.statusHold(ds) // after the cheap checks: it may ask the rate limiter
+		}
+		if wait > 0 {
 			// The status would be held back anyway (see statusWait), and a
 			// sync per readiness change costs CPU at O(nodes): the sync at
 			// the end of the hold sees this change too. Not during an

@@ -172,6 +172,9 @@ func TestShort(t *testing.T) {
 	done := make(chan error)
 	go func() { done <- l.Wait(context.Background()) }()
 	waitFor(t, func() bool { return l.Waiting() == 1 })
+	l.mu.Lock()
+	l.timer.Stop() // the grant is the test's own l.tick below
+	l.mu.Unlock()
 	advance(time.Second) // 20 tokens, one owed to the waiter
 	if !l.Short() {
 		t.Fatal("not short while a request waits")
