@@ -216,8 +216,7 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 	if cs.inFlight > 0 { // only when the loop left them: it drains otherwise
 		c.tails.Go(func() {
 			if err := c.finishCreations(ds, cs); err != nil {
-				klog.FromContext(ctx).Error(err, "Creating pods", "daemonset", k)
-				c.queue.AddRateLimited(k)
+				c.failedInBackground(ctx, k, err)
 			}
 		})
 		return nil

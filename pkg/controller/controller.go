@@ -105,6 +105,9 @@ type Controller struct {
 	// patches maps a DaemonSet key to its template's revision data, for
 	// the generation it was encoded at (see revisionData).
 	patches sync.Map
+	// failedBehind maps a key to the failure of creations a sync of it
+	// left to finish in the background (see failedInBackground).
+	failedBehind sync.Map
 }
 
 // Index names on the pod and revision informers.
@@ -280,6 +283,9 @@ func (c *Controller) processNext(ctx context.Context) bool {
 	// the DaemonSet's priority, as its key waited in the queue.
 	syncCtx := prioritylimit.WithPriority(ctx, c.priority(key))
 	err := c.sync(klog.NewContext(syncCtx, klog.FromContext(ctx).WithValues("daemonset", key)), key)
+	if behind, ok := c.failedBehind.LoadAndDelete(key); ok && (err == nil || errors.Is(err, errWaiting)) {
+		err = behind.(error) // an earlier sync's, finished in the background
+	}
 	result := metrics.ResultSuccess
 	switch {
 	case errors.Is(err, errWaiting):
@@ -295,6 +301,20 @@ func (c *Controller) processNext(ctx context.Context) bool {
 	c.metrics.SyncDuration.WithLabelValues(result).Observe(time.Since(start).Seconds())
 	c.metrics.Syncs.WithLabelValues(result).Inc()
 	return true
+}
+
+// failedInBackground records that creations a sync of k left to finish
+// in the background failed, and requeues k with backoff. The next sync of
+// k reports the failure as its own (an error in syncs_total, the log and
+// the workqueue's growing backoff): that sync, ending well itself, would
+// otherwise reset the backoff (Forget), so that creations the API server
+// kept failing with a 500 would be retried every few milliseconds. A
+// failure that comes just after the next sync has ended is reported by the
+// one after it, with at most one retry at the reset backoff between.
+func (c *Controller) failedInBackground(ctx context.Context, k string, err error) {
+	klog.FromContext(ctx).V(2).Info("Creations left in flight failed, the next sync reports it", "err", err)
+	c.failedBehind.Store(k, err)
+	c.queue.AddRateLimited(k)
 }
 
 // errWaiting ends a sync that must wait for the informer to report the

@@ -56,6 +56,7 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 		c.yielded.Delete(k)
 		c.statusHeld.Delete(k)
 		c.patches.Delete(k)
+		c.failedBehind.Delete(k)
 		if c.shadow != nil {
 			c.shadow.forget(k)
 		}
@@ -516,8 +517,9 @@ func (c *Controller) statusWait(ds *appsv1.DaemonSet, counts plan.Counts, observ
 // DaemonSet that only report progress while the client is at its rate
 // limit: each write then takes a token that a pod creation or deletion
 // would have had. A rolling update over 1,000 nodes at QPS 20 made 79 of
-// them, 4 s of the client's tokens in the update's 110 s. Once the client
-// has tokens to spare, the next sync writes the status as usual.
+// them, 4 s of the client's tokens in the update's 110 s. A write put off
+// keeps its time (the sync queued for it) even if tokens come free before
+// then; a sync that comes once they have writes as usual.
 const busyStatusInterval = 5 * time.Second
 
 // statusHold returns how much of the status interval since the last

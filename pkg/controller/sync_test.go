@@ -1268,9 +1268,37 @@ func TestSyncResumesAfterBurst(t *testing.T) {
 	if n := f.c.queue.NumRequeues(dsKey); n != 1 {
 		t.Errorf("%d rate-limited requeues after the failures, want 1", n)
 	}
+	if _, ok := f.c.failedBehind.Load(dsKey); !ok {
+		t.Error("the background failure is not kept for the next sync to report")
+	}
 	hash := f.createdPods()[0].Labels[appsv1.DefaultDaemonSetUniqueLabelKey]
 	if got := f.c.takeResume(newDaemonSet(), hash); got != 1 {
 		t.Errorf("a failed sync left a resume of %d", got)
+	}
+}
+
+// TestBackgroundFailureFailsTheNextSync: a failure of creations that a
+// sync left in flight is reported by the next sync as its own, so the
+// workqueue's backoff keeps growing rather than being reset (Forget) by
+// that sync's success; a sync after that, with nothing failed, resets it.
+func TestBackgroundFailureFailsTheNextSync(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, Options{})
+	f.add(newDaemonSet())
+	boom := apierrors.NewInternalError(errors.New("etcd timeout"))
+	for i := 1; i <= 3; i++ {
+		f.c.failedInBackground(ctx, dsKey, boom) // requeues dsKey with backoff
+		f.c.processNext(ctx)
+		if n := f.c.queue.NumRequeues(dsKey); n != 2*i {
+			t.Fatalf("after background failure %d and the sync that reported it: %d requeues, want %d", i, n, 2*i)
+		}
+	}
+	if got := testutil.ToFloat64(f.c.metrics.Syncs.WithLabelValues("error")); got != 3 {
+		t.Errorf("syncs_total{result=error} = %v, want 3", got)
+	}
+	f.c.processNext(ctx) // the last failed sync's requeue; nothing failed since
+	if n := f.c.queue.NumRequeues(dsKey); n != 0 {
+		t.Errorf("%d requeues after a sync with nothing failed, want 0", n)
 	}
 }
 
