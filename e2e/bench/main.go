@@ -36,10 +36,11 @@ func main() {
 	out := flag.String("out", "docs/benchmarks", "where the report and charts go")
 	only := flag.String("only", "", "run only these benchmarks (comma list of rollout,newnodes,update)")
 	limitNames := flag.String("limits", "default,raised", "client limits to run with (comma list of default,raised)")
-	flag.StringVar(&profileDir, "profile", "", "if set, save a CPU profile of our controller from the start of each rollout here")
+	flag.StringVar(&profileDir, "profile", "", "if set, save CPU profiles here from the start of each rollout: our controller's, and the API server's for every controller (the plain client included)")
 	flag.IntVar(&profileSeconds, "profile-seconds", 10, "length of each CPU profile")
 	flag.DurationVar(&restFor, "rest", 0, "if set, also measure each controller's CPU over this long after its rollout is Ready (5 s later), with only node heartbeats flowing")
-	flag.StringVar(&logDir, "logs", "", "if set, keep each run's controller log here (kube-controller-manager's for the built-in)")
+	flag.StringVar(&logDir, "logs", "", "if set, keep each run's controller log here (kube-controller-manager's for the built-in), and each rollout's audit log of the pod creations")
+	flag.IntVar(&plainWorkers, "plain-workers", 64, "creations the plain client keeps in flight")
 	extra := flag.String("ours-args", "", "extra flags for our controller, space-separated (for experiments)")
 	controllers := flag.String("controllers", "ours,built-in,plain", "controllers to run (comma list of ours,built-in,plain: the plain-client baseline, at raised limits)")
 	flag.Parse()
@@ -173,6 +174,31 @@ var oursArgs []string
 var profileDir, profileAddr string
 
 var profileSeconds int
+
+// apiserverProfile saves a CPU profile of b's API server over the next
+// profileSeconds, in the background, to profileDir/apiserver-name.pprof,
+// and returns once the API server has had time to begin it: the same
+// window as profile's, for any controller, so that where the API server's
+// time goes can be compared between them.
+func apiserverProfile(b *bed.Bed, name string) {
+	if profileDir == "" {
+		return
+	}
+	go func() {
+		raw, err := b.Client.Discovery().RESTClient().Get().AbsPath("/debug/pprof/profile").
+			Param("seconds", strconv.Itoa(profileSeconds)).DoRaw(context.Background())
+		if err == nil {
+			err = os.MkdirAll(profileDir, 0o755)
+		}
+		if err == nil {
+			err = os.WriteFile(filepath.Join(profileDir, "apiserver-"+name+".pprof"), raw, 0o644)
+		}
+		if err != nil {
+			log.Printf("profile of the API server, %s: %v", name, err)
+		}
+	}()
+	time.Sleep(50 * time.Millisecond)
+}
 
 // profile saves a CPU profile of our controller over the next
 // profileSeconds, in the background, to profileDir/name.pprof.

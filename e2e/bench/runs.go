@@ -102,6 +102,7 @@ func (r *rolloutResult) await(ctx context.Context, b *bed.Bed, pc *podClock, sta
 	if err != nil {
 		return err
 	}
+	keepAudit(b, r)
 	return r.createdByAudit(b.AuditLog, start)
 }
 
@@ -527,8 +528,10 @@ func runRollout(ctx context.Context, ctrl controller, lim limits, n int, busy bo
 	if err != nil {
 		return res, err
 	}
+	name := fmt.Sprintf("rollout-%d-%s-busy=%v", n, strings.Fields(lim.Name)[0], busy)
+	apiserverProfile(b, ctrl.Name+"-"+name)
 	if ctrl.Name == "ours" {
-		profile(fmt.Sprintf("rollout-%d-%s-busy=%v", n, strings.Fields(lim.Name)[0], busy))
+		profile(name)
 	}
 	res.Cost.StartCPUSeconds, _ = procCost(p.Pid())
 	start := time.Now()
@@ -858,7 +861,8 @@ func runUpdate(ctx context.Context, ctrl controller, lim limits, n int) (updateR
 }
 
 // runPlain is the baseline: a plain client (QPS 1000, burst 2000) creating
-// the same n pods as a DaemonSet controller would, 64 at a time: the
+// the same n pods as a DaemonSet controller would, plainWorkers (64) at a
+// time: the
 // template with the daemon tolerations and a required node affinity for
 // one node each, so kube-scheduler binds them, as it binds ours (until
 // commit 2a0cac1 the baseline set spec.nodeName instead, skipping the
@@ -892,10 +896,11 @@ func runPlain(ctx context.Context, n int) (rolloutResult, error) {
 	if err != nil {
 		return res, err
 	}
+	apiserverProfile(b, fmt.Sprintf("plain-rollout-%d-raised-busy=false", n))
 	start := time.Now()
 	jobs := make(chan int)
 	var wg sync.WaitGroup
-	for w := 0; w < 64; w++ {
+	for w := 0; w < plainWorkers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -920,6 +925,30 @@ func runPlain(ctx context.Context, n int) (rolloutResult, error) {
 	wg.Wait()
 	err = res.await(ctx, b, pc, start, "the plain pods")
 	return res, err
+}
+
+// plainWorkers is how many creations the plain client keeps in flight
+// (-plain-workers).
+var plainWorkers = 64
+
+// keepAudit copies a rollout's audit log (each pod creation, with when the
+// API server received it and answered) to logDir, where one can tell a
+// client's wait from the API server's.
+func keepAudit(b *bed.Bed, r *rolloutResult) {
+	if logDir == "" {
+		return
+	}
+	data, err := os.ReadFile(b.AuditLog)
+	if err == nil {
+		err = os.MkdirAll(logDir, 0o755)
+	}
+	if err == nil {
+		name := fmt.Sprintf("audit-rollout-%s-%s-%d-busy=%t.log", strings.ReplaceAll(r.Controller, " ", "-"), strings.Fields(r.Limits)[0], r.Nodes, r.Busy)
+		err = os.WriteFile(filepath.Join(logDir, name), data, 0o644)
+	}
+	if err != nil {
+		log.Printf("keeping the audit log: %v", err)
+	}
 }
 
 // logDir, if set, keeps each run's controller log (-logs).
