@@ -18,6 +18,7 @@ import (
 
 	"github.com/daemonset-controller/daemonset-controller/pkg/expectations"
 	"github.com/daemonset-controller/daemonset-controller/pkg/history"
+	"github.com/daemonset-controller/daemonset-controller/pkg/metrics"
 	"github.com/daemonset-controller/daemonset-controller/pkg/placement"
 	"github.com/daemonset-controller/daemonset-controller/pkg/plan"
 	"github.com/daemonset-controller/daemonset-controller/pkg/rollout"
@@ -419,8 +420,8 @@ func (c *Controller) statusDue(ds *appsv1.DaemonSet, in plan.Input, observed boo
 	if statusHolds(ds, counts, observed) || c.alreadyWritten(ds, counts, observed) {
 		return counts, false
 	}
-	if wait := c.statusWait(ds, counts, observed); wait > 0 {
-		c.metrics.StatusDeferred.Inc()
+	if wait, reason := c.statusWait(ds, counts, observed); wait > 0 {
+		c.metrics.StatusDeferred.WithLabelValues(reason).Inc()
 		c.enqueueAfter(ds, wait)
 		return counts, false
 	}
@@ -504,11 +505,11 @@ func (c *Controller) lastWrite(ds *appsv1.DaemonSet) (writtenStatus, bool) {
 // rollout every pod event would otherwise cost a write; the sync queued for
 // the end of the wait writes the counts of that moment. A new desired count
 // or an observed generation is written at once: rollout status waits on it.
-func (c *Controller) statusWait(ds *appsv1.DaemonSet, counts plan.Counts, observed bool) time.Duration {
+func (c *Controller) statusWait(ds *appsv1.DaemonSet, counts plan.Counts, observed bool) (time.Duration, string) {
 	w, ok := c.lastWrite(ds)
 	if !ok || counts.DesiredNumberScheduled != w.status.DesiredNumberScheduled ||
 		(observed && ds.Generation > w.status.ObservedGeneration) {
-		return 0
+		return 0, ""
 	}
 	return c.holdLeft(w)
 }
@@ -529,22 +530,25 @@ func (c *Controller) statusHold(ds *appsv1.DaemonSet) time.Duration {
 	if !ok {
 		return 0
 	}
-	return c.holdLeft(w)
+	wait, _ := c.holdLeft(w)
+	return wait
 }
 
-// holdLeft returns how much of the status interval since write w is left:
-// StatusInterval, or busyStatusInterval while the client is at its rate
-// limit.
-func (c *Controller) holdLeft(w writtenStatus) time.Duration {
-	interval := c.opts.StatusInterval
+// holdLeft returns how much of the status interval since write w is left,
+// and which interval it is: StatusInterval ("interval"), or
+// busyStatusInterval ("busy") where that is longer and the client is at
+// its rate limit, so that the metric tells a user which of the two holds
+// their status back.
+func (c *Controller) holdLeft(w writtenStatus) (time.Duration, string) {
+	interval, reason := c.opts.StatusInterval, metrics.StatusInterval
 	if interval <= 0 {
-		return 0
+		return 0, ""
 	}
-	if c.opts.ClientBusy != nil && c.opts.ClientBusy() {
-		interval = max(interval, busyStatusInterval)
+	if busyStatusInterval > interval && c.opts.ClientBusy != nil && c.opts.ClientBusy() {
+		interval, reason = busyStatusInterval, metrics.StatusBusy
 	}
 	// Capped, so that a clock that jumps back cannot hold the status long.
-	return min(w.at.Add(interval).Sub(c.opts.Now()), interval)
+	return min(w.at.Add(interval).Sub(c.opts.Now()), interval), reason
 }
 
 // alreadyWritten reports whether the status to write is the one this

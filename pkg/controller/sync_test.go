@@ -544,8 +544,8 @@ func TestSyncStatusIntervalHoldsProgress(t *testing.T) {
 	if got := f.writes(); len(got) != 0 {
 		t.Fatalf("a pod turned unready 0.4 s after the last write: wrote %v; want it held back", got)
 	}
-	if got := testutil.ToFloat64(f.c.metrics.StatusDeferred); got != 1 {
-		t.Errorf("status_writes_deferred_total = %v, want 1", got)
+	if got := testutil.ToFloat64(f.c.metrics.StatusDeferred.WithLabelValues("interval")); got != 1 {
+		t.Errorf("status_writes_deferred_total{reason=interval} = %v, want 1", got)
 	}
 
 	f.clock.Advance(600 * time.Millisecond)
@@ -599,6 +599,12 @@ func TestSyncStatusWaitsLongerWhileTheClientIsBusy(t *testing.T) {
 	if got := f.writes(); len(got) != 0 {
 		t.Fatalf("busy client, a pod turned unready 1 s after the last write: wrote %v; want it held back", got)
 	}
+	deferred := func(reason string) float64 {
+		return testutil.ToFloat64(f.c.metrics.StatusDeferred.WithLabelValues(reason))
+	}
+	if b, i := deferred("busy"), deferred("interval"); b != 1 || i != 0 {
+		t.Errorf("status_writes_deferred_total: busy %v, interval %v; want 1 and 0", b, i)
+	}
 	f.clock.Advance(busyStatusInterval - time.Second)
 	f.mustSync()
 	if n := len(f.actions("update", "daemonsets/status")); n != 1 {
@@ -614,6 +620,23 @@ func TestSyncStatusWaitsLongerWhileTheClientIsBusy(t *testing.T) {
 	if n := len(f.actions("update", "daemonsets/status")); n != 1 {
 		t.Fatalf("client with tokens to spare, 1 s after the last write: %d status updates, want 1", n)
 	}
+	f.catchUp()
+
+	// Within --status-interval, that interval holds progress back.
+	back := daemonPod(ds, "p2", "n2")
+	back.ResourceVersion = "44"
+	f.setPod(back)
+	f.client.ClearActions()
+	f.clock.Advance(100 * time.Millisecond)
+	f.mustSync()
+	if got := f.writes(); len(got) != 0 {
+		t.Fatalf("client with tokens to spare, a pod Ready again 0.1 s after the last write: wrote %v; want it held back", got)
+	}
+	if b, i := deferred("busy"), deferred("interval"); b != 1 || i != 1 {
+		t.Errorf("status_writes_deferred_total: busy %v, interval %v; want 1 and 1", b, i)
+	}
+	f.clock.Advance(time.Second)
+	f.mustSync()
 	f.catchUp()
 
 	busy = true

@@ -19,6 +19,12 @@ const (
 	ResultRequeue = "requeue"
 )
 
+// Reasons a status write was deferred (status_writes_deferred_total).
+const (
+	StatusInterval = "interval"
+	StatusBusy     = "busy"
+)
+
 // Build information, set at link time with -X.
 var (
 	Version = "dev"
@@ -35,7 +41,7 @@ type Metrics struct {
 	PodsDeleted      *prometheus.CounterVec
 	Throttled        *prometheus.CounterVec
 	FailedPodBackoff prometheus.Counter
-	StatusDeferred   prometheus.Counter
+	StatusDeferred   *prometheus.CounterVec
 	Leader           prometheus.Gauge
 	ShadowPlanned    *prometheus.GaugeVec
 	DaemonSetPods    *prometheus.GaugeVec
@@ -74,10 +80,10 @@ func New(pending func() (creations, deletions int)) *Metrics {
 			Namespace: namespace, Name: "failed_pod_backoffs_total",
 			Help: "Failed daemon pods left in place for now because their node is in backoff.",
 		}),
-		StatusDeferred: prometheus.NewCounter(prometheus.CounterOpts{
+		StatusDeferred: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "status_writes_deferred_total",
-			Help: "Status writes that only reported progress, held back to the end of the status interval and made then with the counts of that moment.",
-		}),
+			Help: "Status writes that only reported progress, held back to the end of the status interval and made then with the counts of that moment, by reason: interval (--status-interval) or busy (the longer interval while the client is at its rate limit).",
+		}, []string{"reason"}),
 		Leader: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "leader", Help: "1 while this process is the leader and writes, else 0.",
 		}),
@@ -103,6 +109,9 @@ func New(pending func() (creations, deletions int)) *Metrics {
 	}
 	for _, r := range []string{"expectations", "slow_start", "burst", "backoff", "yield"} {
 		m.Throttled.WithLabelValues(r)
+	}
+	for _, r := range []string{StatusInterval, StatusBusy} {
+		m.StatusDeferred.WithLabelValues(r)
 	}
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "build_info", Help: "Build information; the value is always 1.",
