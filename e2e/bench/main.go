@@ -45,6 +45,9 @@ func main() {
 	controllers := flag.String("controllers", "ours,built-in,plain", "controllers to run (comma list of ours,built-in,plain: the plain-client baseline, at raised limits)")
 	flag.Parse()
 	oursArgs = strings.Fields(*extra)
+	if plainWorkers < 1 {
+		log.Fatalf("-plain-workers must be at least 1, got %d", plainWorkers)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
