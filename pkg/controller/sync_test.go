@@ -650,6 +650,37 @@ func TestSyncStatusWaitsLongerWhileTheClientIsBusy(t *testing.T) {
 	}
 }
 
+// A --status-interval longer than the busy interval is the one that holds
+// progress back, busy client or not, and the limiter is not asked.
+func TestSyncStatusIntervalLongerThanBusyIsTheReason(t *testing.T) {
+	asked := 0
+	f := newFixture(t, Options{StatusInterval: 2 * busyStatusInterval, ClientBusy: func() bool { asked++; return true }})
+	ds := newDaemonSet()
+	f.add(ds, newNode("n1", true), newNode("n2", true),
+		daemonPod(ds, "p1", "n1"), daemonPod(ds, "p2", "n2"))
+	f.mustSync()
+	f.catchUp()
+
+	p2 := f.apiPod("p2")
+	notReady(p2)
+	p2.ResourceVersion = "42"
+	f.setPod(p2)
+	f.client.ClearActions()
+	f.clock.Advance(busyStatusInterval + time.Second)
+	f.mustSync()
+	if got := f.writes(); len(got) != 0 {
+		t.Fatalf("a pod turned unready %v after the last write: wrote %v; want it held back to %v", busyStatusInterval+time.Second, got, 2*busyStatusInterval)
+	}
+	b := testutil.ToFloat64(f.c.metrics.StatusDeferred.WithLabelValues("busy"))
+	i := testutil.ToFloat64(f.c.metrics.StatusDeferred.WithLabelValues("interval"))
+	if b != 0 || i != 1 {
+		t.Errorf("status_writes_deferred_total: busy %v, interval %v; want 0 and 1", b, i)
+	}
+	if asked != 0 {
+		t.Errorf("the rate limiter was asked %d times; want none, the status interval being the longer", asked)
+	}
+}
+
 func TestSyncStatusConflictIsRetried(t *testing.T) {
 	f := newFixture(t, Options{})
 	ds := newDaemonSet(func(ds *appsv1.DaemonSet) { ds.Generation = 2 })
