@@ -534,17 +534,14 @@ func TestSyncStatusIntervalHoldsProgress(t *testing.T) {
 	}
 	f.catchUp()
 
-	p2 := f.apiPod("p2")
-	notReady(p2)
-	p2.ResourceVersion = "42"
-	f.setPod(p2)
+	f.turnUnready("p2", "42")
 	f.client.ClearActions()
 	f.clock.Advance(400 * time.Millisecond)
 	f.mustSync()
 	if got := f.writes(); len(got) != 0 {
 		t.Fatalf("a pod turned unready 0.4 s after the last write: wrote %v; want it held back", got)
 	}
-	if got := testutil.ToFloat64(f.c.metrics.StatusDeferred.WithLabelValues("interval")); got != 1 {
+	if got := f.deferred("interval"); got != 1 {
 		t.Errorf("status_writes_deferred_total{reason=interval} = %v, want 1", got)
 	}
 
@@ -580,29 +577,16 @@ func TestSyncStatusIntervalHoldsProgress(t *testing.T) {
 func TestSyncStatusWaitsLongerWhileTheClientIsBusy(t *testing.T) {
 	busy := true
 	f := newFixture(t, Options{StatusInterval: 250 * time.Millisecond, ClientBusy: func() bool { return busy }})
-	ds := newDaemonSet()
-	f.add(ds, newNode("n1", true), newNode("n2", true),
-		daemonPod(ds, "p1", "n1"), daemonPod(ds, "p2", "n2"))
-	f.mustSync()
-	f.catchUp()
-	turnUnready := func(name, rv string) {
-		p := f.apiPod(name)
-		notReady(p)
-		p.ResourceVersion = rv
-		f.setPod(p)
-	}
+	ds := f.settledOnTwoNodes()
 
-	turnUnready("p2", "42")
+	f.turnUnready("p2", "42")
 	f.client.ClearActions()
 	f.clock.Advance(time.Second)
 	f.mustSync()
 	if got := f.writes(); len(got) != 0 {
 		t.Fatalf("busy client, a pod turned unready 1 s after the last write: wrote %v; want it held back", got)
 	}
-	deferred := func(reason string) float64 {
-		return testutil.ToFloat64(f.c.metrics.StatusDeferred.WithLabelValues(reason))
-	}
-	if b, i := deferred("busy"), deferred("interval"); b != 1 || i != 0 {
+	if b, i := f.deferred("busy"), f.deferred("interval"); b != 1 || i != 0 {
 		t.Errorf("status_writes_deferred_total: busy %v, interval %v; want 1 and 0", b, i)
 	}
 	f.clock.Advance(busyStatusInterval - time.Second)
@@ -613,7 +597,7 @@ func TestSyncStatusWaitsLongerWhileTheClientIsBusy(t *testing.T) {
 	f.catchUp()
 
 	busy = false
-	turnUnready("p1", "43")
+	f.turnUnready("p1", "43")
 	f.client.ClearActions()
 	f.clock.Advance(time.Second)
 	f.mustSync()
@@ -632,7 +616,7 @@ func TestSyncStatusWaitsLongerWhileTheClientIsBusy(t *testing.T) {
 	if got := f.writes(); len(got) != 0 {
 		t.Fatalf("client with tokens to spare, a pod Ready again 0.1 s after the last write: wrote %v; want it held back", got)
 	}
-	if b, i := deferred("busy"), deferred("interval"); b != 1 || i != 1 {
+	if b, i := f.deferred("busy"), f.deferred("interval"); b != 1 || i != 1 {
 		t.Errorf("status_writes_deferred_total: busy %v, interval %v; want 1 and 1", b, i)
 	}
 	f.clock.Advance(time.Second)
@@ -655,30 +639,48 @@ func TestSyncStatusWaitsLongerWhileTheClientIsBusy(t *testing.T) {
 func TestSyncStatusIntervalLongerThanBusyIsTheReason(t *testing.T) {
 	asked := 0
 	f := newFixture(t, Options{StatusInterval: 2 * busyStatusInterval, ClientBusy: func() bool { asked++; return true }})
-	ds := newDaemonSet()
-	f.add(ds, newNode("n1", true), newNode("n2", true),
-		daemonPod(ds, "p1", "n1"), daemonPod(ds, "p2", "n2"))
-	f.mustSync()
-	f.catchUp()
+	f.settledOnTwoNodes()
 
-	p2 := f.apiPod("p2")
-	notReady(p2)
-	p2.ResourceVersion = "42"
-	f.setPod(p2)
+	f.turnUnready("p2", "42")
 	f.client.ClearActions()
 	f.clock.Advance(busyStatusInterval + time.Second)
 	f.mustSync()
 	if got := f.writes(); len(got) != 0 {
 		t.Fatalf("a pod turned unready %v after the last write: wrote %v; want it held back to %v", busyStatusInterval+time.Second, got, 2*busyStatusInterval)
 	}
-	b := testutil.ToFloat64(f.c.metrics.StatusDeferred.WithLabelValues("busy"))
-	i := testutil.ToFloat64(f.c.metrics.StatusDeferred.WithLabelValues("interval"))
-	if b != 0 || i != 1 {
+	if b, i := f.deferred("busy"), f.deferred("interval"); b != 0 || i != 1 {
 		t.Errorf("status_writes_deferred_total: busy %v, interval %v; want 0 and 1", b, i)
 	}
 	if asked != 0 {
 		t.Errorf("the rate limiter was asked %d times; want none, the status interval being the longer", asked)
 	}
+}
+
+// settledOnTwoNodes adds a DaemonSet with a Ready pod on each of two
+// nodes, syncs it (its first status write) and catches the cache up.
+func (f *fixture) settledOnTwoNodes() *appsv1.DaemonSet {
+	f.t.Helper()
+	ds := newDaemonSet()
+	f.add(ds, newNode("n1", true), newNode("n2", true),
+		daemonPod(ds, "p1", "n1"), daemonPod(ds, "p2", "n2"))
+	f.mustSync()
+	f.catchUp()
+	return ds
+}
+
+// turnUnready makes the API's pod name not Ready, at resourceVersion rv,
+// and hands the change to the controller's cache and handlers.
+func (f *fixture) turnUnready(name, rv string) {
+	f.t.Helper()
+	p := f.apiPod(name)
+	notReady(p)
+	p.ResourceVersion = rv
+	f.setPod(p)
+}
+
+// deferred reads status_writes_deferred_total for reason.
+func (f *fixture) deferred(reason string) float64 {
+	return testutil.ToFloat64(f.c.metrics.StatusDeferred.WithLabelValues(reason))
 }
 
 func TestSyncStatusConflictIsRetried(t *testing.T) {
