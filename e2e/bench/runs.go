@@ -934,20 +934,8 @@ var plainWorkers = 64
 // API server received it and answered) to logDir, where one can tell a
 // client's wait from the API server's.
 func keepAudit(b *bed.Bed, r *rolloutResult) {
-	if logDir == "" {
-		return
-	}
-	data, err := os.ReadFile(b.AuditLog)
-	if err == nil {
-		err = os.MkdirAll(logDir, 0o755)
-	}
-	if err == nil {
-		name := fmt.Sprintf("audit-rollout-%s-%s-%d-busy=%t.log", strings.ReplaceAll(r.Controller, " ", "-"), strings.Fields(r.Limits)[0], r.Nodes, r.Busy)
-		err = os.WriteFile(filepath.Join(logDir, name), data, 0o644)
-	}
-	if err != nil {
-		log.Printf("keeping the audit log: %v", err)
-	}
+	name := fmt.Sprintf("audit-rollout-%s-%s-%d-busy=%t.log", strings.ReplaceAll(r.Controller, " ", "-"), strings.Fields(r.Limits)[0], r.Nodes, r.Busy)
+	keepFile(b.AuditLog, name, "the audit log")
 }
 
 // logDir, if set, keeps each run's controller log (-logs).
@@ -956,21 +944,27 @@ var logDir string
 // keepLog copies the controller's log out of the bed before the bed's
 // folder goes, as name.log under logDir.
 func keepLog(b *bed.Bed, ctrl controller, name string) {
-	if logDir == "" {
-		return
-	}
 	file := "daemonset-controller.log"
 	if ctrl.Name != "ours" {
 		file = "kube-controller-manager.log"
 	}
-	data, err := os.ReadFile(filepath.Join(b.Dir, file))
+	keepFile(filepath.Join(b.Dir, file), name+".log", "the "+ctrl.Name+" log")
+}
+
+// keepFile copies src to logDir/name, if -logs is set, before the bed's
+// folder goes; what names the file in a failure's message.
+func keepFile(src, name, what string) {
+	if logDir == "" {
+		return
+	}
+	data, err := os.ReadFile(src)
 	if err == nil {
 		err = os.MkdirAll(logDir, 0o755)
 	}
 	if err == nil {
-		err = os.WriteFile(filepath.Join(logDir, name+".log"), data, 0o644)
+		err = os.WriteFile(filepath.Join(logDir, name), data, 0o644)
 	}
 	if err != nil {
-		log.Printf("keeping the %s log: %v", ctrl.Name, err)
+		log.Printf("keeping %s: %v", what, err)
 	}
 }
