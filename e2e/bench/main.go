@@ -41,12 +41,24 @@ func main() {
 	flag.DurationVar(&restFor, "rest", 0, "if set, also measure each controller's CPU over this long after its rollout is Ready (5 s later), with only node heartbeats flowing")
 	flag.StringVar(&logDir, "logs", "", "if set, keep each run's controller log here (kube-controller-manager's for the built-in), and each rollout's audit log of the pod creations")
 	flag.IntVar(&plainWorkers, "plain-workers", 64, "creations the plain client keeps in flight")
+	pairs := flag.Int("plain-pairs", 1, "pairs of runs, the plain client's and ours (raised limits, quiet bed), per node count; the order alternates, and with more than one the report gives the median of the pairs' ratios")
 	extra := flag.String("ours-args", "", "extra flags for our controller, space-separated (for experiments)")
 	controllers := flag.String("controllers", "ours,built-in,plain", "controllers to run (comma list of ours,built-in,plain: the plain-client baseline, at raised limits)")
 	flag.Parse()
 	oursArgs = strings.Fields(*extra)
 	if plainWorkers < 1 {
 		log.Fatalf("-plain-workers must be at least 1, got %d", plainWorkers)
+	}
+	ctrls := strings.Split(*controllers, ",")
+	plain := slices.Contains(ctrls, "plain") && strings.Contains(*limitNames, "raised")
+	// Pairs need ours' quiet run at raised limits: the run each plain one is
+	// compared with.
+	paired := plain && slices.Contains(ctrls, "ours") && *quiet
+	switch {
+	case *pairs < 1:
+		log.Fatalf("-plain-pairs must be at least 1, got %d", *pairs)
+	case *pairs > 1 && !paired:
+		log.Fatalf("-plain-pairs %d needs the plain client and ours, raised limits and a quiet bed (-controllers, -limits, -quiet)", *pairs)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -61,14 +73,32 @@ func main() {
 	}
 	want := func(name string) bool { return *only == "" || strings.Contains(*only, name) }
 	r := &report{Started: time.Now()}
-	// The plain client is the baseline for raised limits only.
-	if want("rollout") && strings.Contains(*limitNames, "raised") && slices.Contains(strings.Split(*controllers, ","), "plain") {
+	// The plain client is the baseline for raised limits only. Paired with
+	// it, ours' quiet run at raised limits is measured here, not below.
+	if want("rollout") && plain {
 		for _, n := range counts {
-			res, err := runPlain(ctx, n)
-			check(err)
-			r.Rollouts = append(r.Rollouts, res)
-			log.Printf("rollout %s", res)
-			check(writeRolloutTimeline(*out, res))
+			for i := 0; i < *pairs; i++ {
+				if *pairs > 1 {
+					runTag = fmt.Sprintf("-pair%d", i+1)
+				}
+				p, err := runPair(ctx, n, i, paired)
+				check(err)
+				r.Pairs = append(r.Pairs, p)
+				for _, res := range []rolloutResult{p.Plain, p.Ours} {
+					if res.Controller == "" {
+						continue
+					}
+					log.Printf("rollout %s", res)
+					if i == 0 { // the report's tables and timelines: the first pair's
+						r.Rollouts = append(r.Rollouts, res)
+						check(writeRolloutTimeline(*out, res))
+					}
+				}
+				if paired {
+					log.Printf("pair %d of %d at %d nodes: ours reaches %.0f%% of the plain client's rate", i+1, *pairs, n, 100*p.ratio())
+				}
+			}
+			runTag = ""
 		}
 	}
 	for _, lim := range limitsAll {
@@ -76,13 +106,13 @@ func main() {
 			continue
 		}
 		for _, ctrl := range controllersAll {
-			if !slices.Contains(strings.Split(*controllers, ","), ctrl.Name) {
+			if !slices.Contains(ctrls, ctrl.Name) {
 				continue
 			}
 			if want("rollout") {
 				for _, n := range counts {
 					for _, b := range []bool{false, true} {
-						if (b && !*busy) || (!b && !*quiet) {
+						if (b && !*busy) || (!b && !*quiet) || r.find(ctrl.Name, lim.Name, n, b) != nil {
 							continue
 						}
 						res, err := runRollout(ctx, ctrl, lim, n, b)

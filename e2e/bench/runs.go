@@ -504,7 +504,7 @@ func runRollout(ctx context.Context, ctrl controller, lim limits, n int, busy bo
 	}
 	defer b.Stop()
 	defer os.RemoveAll(b.Dir)
-	defer keepLog(b, ctrl, fmt.Sprintf("rollout-%s-%s-%d-busy=%t", ctrl.Name, strings.Fields(lim.Name)[0], n, busy))
+	defer keepLog(b, ctrl, fmt.Sprintf("rollout-%s-%s-%d-busy=%t%s", ctrl.Name, strings.Fields(lim.Name)[0], n, busy, runTag))
 	p, err := ctrl.start(ctx, b, lim)
 	if err != nil {
 		return res, err
@@ -528,7 +528,7 @@ func runRollout(ctx context.Context, ctrl controller, lim limits, n int, busy bo
 	if err != nil {
 		return res, err
 	}
-	name := fmt.Sprintf("rollout-%d-%s-busy=%v", n, strings.Fields(lim.Name)[0], busy)
+	name := fmt.Sprintf("rollout-%d-%s-busy=%v%s", n, strings.Fields(lim.Name)[0], busy, runTag)
 	apiserverProfile(b, ctrl.Name+"-"+name)
 	if ctrl.Name == "ours" {
 		profile(name)
@@ -867,6 +867,45 @@ func runUpdate(ctx context.Context, ctrl controller, lim limits, n int) (updateR
 // ours (until commit 2a0cac1 the baseline set spec.nodeName instead,
 // skipping the scheduler's share of the two cores). It shows the creation
 // rate the API server itself allows on this machine.
+// pair is a plain client's run and ours' (quiet, raised limits) on the
+// same number of nodes, each on a fresh bed.
+type pair struct {
+	Index       int // from 0; odd pairs ran ours first
+	Plain, Ours rolloutResult
+}
+
+// ratio is ours' pod-creation rate as a share of the plain client's: its
+// time to all created over ours'.
+func (p pair) ratio() float64 { return p.Plain.Created.Seconds() / p.Ours.Created.Seconds() }
+
+// runPair runs the plain client on n nodes and, when withOurs, ours. Odd
+// pairs run ours first, so that neither always follows the other's bed
+// (its teardown, the machine's caches) and the order's effect, if any,
+// falls on both alike over the pairs.
+func runPair(ctx context.Context, n, i int, withOurs bool) (pair, error) {
+	p := pair{Index: i}
+	runs := []func() error{func() (err error) { p.Plain, err = runPlain(ctx, n); return err }}
+	if withOurs {
+		runs = append(runs, func() (err error) {
+			p.Ours, err = runRollout(ctx, controllersAll[0], limitsAll[1], n, false)
+			return err
+		})
+		if i%2 == 1 {
+			slices.Reverse(runs)
+		}
+	}
+	for _, run := range runs {
+		if err := run(); err != nil {
+			return p, err
+		}
+	}
+	return p, nil
+}
+
+// runTag ends the names of the files a run keeps (logs, audit logs,
+// profiles) when it is one of several pairs: "-pair2" and so on.
+var runTag string
+
 func runPlain(ctx context.Context, n int) (rolloutResult, error) {
 	res := rolloutResult{Controller: "plain client", Limits: limitsAll[1].Name, Nodes: n}
 	b, err := startBed(ctx, n)
@@ -895,7 +934,7 @@ func runPlain(ctx context.Context, n int) (rolloutResult, error) {
 	if err != nil {
 		return res, err
 	}
-	apiserverProfile(b, fmt.Sprintf("plain-client-rollout-%d-raised-busy=false", n))
+	apiserverProfile(b, fmt.Sprintf("plain-client-rollout-%d-raised-busy=false%s", n, runTag))
 	start := time.Now()
 	jobs := make(chan int)
 	var wg sync.WaitGroup
@@ -934,7 +973,7 @@ var plainWorkers = 64
 // API server received it and answered) to logDir, where one can tell a
 // client's wait from the API server's.
 func keepAudit(b *bed.Bed, r *rolloutResult) {
-	name := fmt.Sprintf("audit-rollout-%s-%s-%d-busy=%t.log", strings.ReplaceAll(r.Controller, " ", "-"), strings.Fields(r.Limits)[0], r.Nodes, r.Busy)
+	name := fmt.Sprintf("audit-rollout-%s-%s-%d-busy=%t%s.log", strings.ReplaceAll(r.Controller, " ", "-"), strings.Fields(r.Limits)[0], r.Nodes, r.Busy, runTag)
 	keepFile(b.AuditLog, name, "the audit log")
 }
 
