@@ -53,12 +53,13 @@ func main() {
 	plain := slices.Contains(ctrls, "plain") && strings.Contains(*limitNames, "raised")
 	// Pairs need ours' quiet run at raised limits: the run each plain one is
 	// compared with.
-	paired := plain && slices.Contains(ctrls, "ours") && *quiet
+	want := func(name string) bool { return *only == "" || strings.Contains(*only, name) }
+	paired := want("rollout") && plain && slices.Contains(ctrls, "ours") && *quiet
 	switch {
 	case *pairs < 1:
 		log.Fatalf("-plain-pairs must be at least 1, got %d", *pairs)
 	case *pairs > 1 && !paired:
-		log.Fatalf("-plain-pairs %d needs the plain client and ours, raised limits and a quiet bed (-controllers, -limits, -quiet)", *pairs)
+		log.Fatalf("-plain-pairs %d needs the rollout, the plain client and ours, raised limits and a quiet bed (-only, -controllers, -limits, -quiet)", *pairs)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -71,7 +72,6 @@ func main() {
 		}
 		counts = append(counts, n)
 	}
-	want := func(name string) bool { return *only == "" || strings.Contains(*only, name) }
 	r := &report{Started: time.Now()}
 	// The plain client is the baseline for raised limits only. Paired with
 	// it, ours' quiet run at raised limits is measured here, not below.
@@ -89,9 +89,11 @@ func main() {
 						continue
 					}
 					log.Printf("rollout %s", res)
-					if i == 0 { // the report's tables and timelines: the first pair's
+					check(writeRolloutTimeline(*out, res))
+					// The tables have one run per configuration; with
+					// several pairs the verdict is writePairs' median.
+					if i == 0 {
 						r.Rollouts = append(r.Rollouts, res)
-						check(writeRolloutTimeline(*out, res))
 					}
 				}
 				if paired {
@@ -149,6 +151,9 @@ func writeRolloutTimeline(dir string, r rolloutResult) error {
 	if r.Busy {
 		rest = append(rest, "busy")
 	}
+	if runTag != "" {
+		rest = append(rest, strings.TrimPrefix(runTag, "-"))
+	}
 	return writeTimeline(dir, timelineName("rollout", r.Controller, r.Limits, rest...), r.Timeline)
 }
 
@@ -171,11 +176,20 @@ type limits struct {
 	QPS, Burst int
 }
 
-var limitsAll = []limits{{"default (QPS 20, burst 30)", 20, 30}, {"raised (QPS 1000, burst 2000)", 1000, 2000}}
+var limitsAll = []limits{{"default (QPS 20, burst 30)", 20, 30}, raised}
+
+// raised are the limits at which the API server is the bottleneck, and
+// the plain client's.
+var raised = limits{"raised (QPS 1000, burst 2000)", 1000, 2000}
 
 var controllersAll = []controller{
 	{Name: "ours", start: startOurs},
 	{Name: "built-in", start: startBuiltin},
+}
+
+func controllerNamed(name string) controller {
+	i := slices.IndexFunc(controllersAll, func(c controller) bool { return c.Name == name })
+	return controllersAll[i]
 }
 
 func startOurs(ctx context.Context, b *bed.Bed, lim limits) (*bed.Proc, error) {

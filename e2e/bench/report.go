@@ -82,8 +82,11 @@ func (r *report) write(dir string) error {
 				rt = ratio(x.Created, other.Created) + " of built-in"
 			case x.Controller == "plain client":
 				if ours := r.find("ours", x.Limits, x.Nodes, false); ours != nil && x.Created > 0 {
-					rt = fmt.Sprintf("ours reaches %.0f%% of this rate (%.0f%% from each one's first pod to its last)",
-						100*x.Created.Seconds()/ours.Created.Seconds(), 100*phase(x)/phase(*ours))
+					p := pair{Plain: x, Ours: *ours}
+					rt = fmt.Sprintf("ours reaches %.0f%% of this rate (%.0f%% from each one's first pod to its last)", 100*p.ratio(), 100*p.phaseRatio())
+					if r.pairsAt(x.Nodes) > 1 {
+						rt += ", in pair 1; over all pairs: below"
+					}
 				}
 			}
 			rest := "-"
@@ -265,7 +268,7 @@ func (r *report) writePairs(b *strings.Builder) {
 		ps := byNodes[n]
 		ratios, phases, plain, ours := make([]float64, len(ps)), make([]float64, len(ps)), make([]float64, len(ps)), make([]float64, len(ps))
 		for i, p := range ps {
-			ratios[i], phases[i] = p.ratio(), phase(p.Plain)/phase(p.Ours)
+			ratios[i], phases[i] = p.ratio(), p.phaseRatio()
 			plain[i], ours[i] = p.Plain.Created.Seconds(), p.Ours.Created.Seconds()
 		}
 		fmt.Fprintf(b, "| %d | %d | **%.0f%%** | %.0f to %.0f%% | %.0f%% | %.0f%% | %.3f | %.3f |\n", n, len(ps), 100*median(ratios),
@@ -275,14 +278,25 @@ func (r *report) writePairs(b *strings.Builder) {
 	for _, n := range counts {
 		for _, p := range byNodes[n] {
 			first := "plain client"
-			if p.Index%2 == 1 {
+			if p.oursFirst() {
 				first = "ours"
 			}
 			fmt.Fprintf(b, "| %d | %d | %s | %.3f | %.3f | %.0f%% | %.0f%% |\n", n, p.Index+1, first,
-				p.Plain.Created.Seconds(), p.Ours.Created.Seconds(), 100*p.ratio(), 100*phase(p.Plain)/phase(p.Ours))
+				p.Plain.Created.Seconds(), p.Ours.Created.Seconds(), 100*p.ratio(), 100*p.phaseRatio())
 		}
 	}
 	b.WriteString("\n")
+}
+
+// pairsAt counts the pairs measured on n nodes, ours' run included.
+func (r *report) pairsAt(n int) int {
+	k := 0
+	for _, p := range r.Pairs {
+		if p.Ours.Controller != "" && p.Ours.Nodes == n {
+			k++
+		}
+	}
+	return k
 }
 
 // median of xs (the mean of the middle two when their number is even).

@@ -513,7 +513,7 @@ func runRollout(ctx context.Context, ctrl controller, lim limits, n int, busy bo
 	if err := b.CreateNamespace(ctx, "my-kube"); err != nil {
 		return res, err
 	}
-	time.Sleep(2 * time.Second) // let the controller's caches sync; not part of the measure
+	time.Sleep(settle) // let the controller's caches sync; not part of the measure
 	before := requestCounts(ctx, b)
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -860,13 +860,6 @@ func runUpdate(ctx context.Context, ctrl controller, lim limits, n int) (updateR
 	return res, err
 }
 
-// runPlain is the baseline: a plain client (QPS 1000, burst 2000) creating
-// the same n pods as a DaemonSet controller would, plainWorkers (64) at a
-// time: the template with the daemon tolerations and a required node
-// affinity for one node each, so kube-scheduler binds them, as it binds
-// ours (until commit 2a0cac1 the baseline set spec.nodeName instead,
-// skipping the scheduler's share of the two cores). It shows the creation
-// rate the API server itself allows on this machine.
 // pair is a plain client's run and ours' (quiet, raised limits) on the
 // same number of nodes, each on a fresh bed.
 type pair struct {
@@ -878,6 +871,11 @@ type pair struct {
 // time to all created over ours'.
 func (p pair) ratio() float64 { return p.Plain.Created.Seconds() / p.Ours.Created.Seconds() }
 
+// phaseRatio is ratio from each one's first pod created (see phase).
+func (p pair) phaseRatio() float64 { return phase(p.Plain) / phase(p.Ours) }
+
+func (p pair) oursFirst() bool { return p.Index%2 == 1 }
+
 // runPair runs the plain client on n nodes and, when withOurs, ours. Odd
 // pairs run ours first, so that neither always follows the other's bed
 // (its teardown, the machine's caches) and the order's effect, if any,
@@ -887,10 +885,10 @@ func runPair(ctx context.Context, n, i int, withOurs bool) (pair, error) {
 	runs := []func() error{func() (err error) { p.Plain, err = runPlain(ctx, n); return err }}
 	if withOurs {
 		runs = append(runs, func() (err error) {
-			p.Ours, err = runRollout(ctx, controllersAll[0], limitsAll[1], n, false)
+			p.Ours, err = runRollout(ctx, controllerNamed("ours"), raised, n, false)
 			return err
 		})
-		if i%2 == 1 {
+		if p.oursFirst() {
 			slices.Reverse(runs)
 		}
 	}
@@ -902,12 +900,24 @@ func runPair(ctx context.Context, n, i int, withOurs bool) (pair, error) {
 	return p, nil
 }
 
+// settle is how long a rollout waits after creating its namespace before
+// its clock starts: for ours', the controller's caches to sync; the plain
+// client's waits as long (see runPlain).
+const settle = 2 * time.Second
+
 // runTag ends the names of the files a run keeps (logs, audit logs,
 // profiles) when it is one of several pairs: "-pair2" and so on.
 var runTag string
 
+// runPlain is the baseline: a plain client (QPS 1000, burst 2000) creating
+// the same n pods as a DaemonSet controller would, plainWorkers (64) at a
+// time: the template with the daemon tolerations and a required node
+// affinity for one node each, so kube-scheduler binds them, as it binds
+// ours (until commit 2a0cac1 the baseline set spec.nodeName instead,
+// skipping the scheduler's share of the two cores). It shows the creation
+// rate the API server itself allows on this machine.
 func runPlain(ctx context.Context, n int) (rolloutResult, error) {
-	res := rolloutResult{Controller: "plain client", Limits: limitsAll[1].Name, Nodes: n}
+	res := rolloutResult{Controller: "plain client", Limits: raised.Name, Nodes: n}
 	b, err := startBed(ctx, n)
 	if err != nil {
 		return res, err
@@ -918,9 +928,10 @@ func runPlain(ctx context.Context, n int) (rolloutResult, error) {
 		return res, err
 	}
 	// As long as ours' run waits for its caches, so that both clocks start
-	// on a bed as old: whatever a new bed still does in its first seconds
-	// falls outside both, not inside the plain client's alone.
-	time.Sleep(2 * time.Second)
+	// on a bed about as old (ours' is older by its controller's start):
+	// whatever a new bed still does in its first seconds falls outside
+	// both, not inside the plain client's alone.
+	time.Sleep(settle)
 	cfg := rest.CopyConfig(b.Config)
 	cfg.QPS, cfg.Burst = 1000, 2000
 	cfg.ContentType = "application/vnd.kubernetes.protobuf"
