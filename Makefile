@@ -17,9 +17,11 @@ build:
 ## test: lint, unit tests and end-to-end tests (builds the test bed first)
 test: lint unit e2e
 
-## unit: unit tests with the race detector
+## unit: unit tests with the race detector (and the bench's own, which
+## is a module of its own)
 unit:
 	$(GO) test -race -count=1 ./pkg/... .
+	cd e2e/bench && $(GO) test -count=1 .
 
 ## e2e: end-to-end tests against a real local control plane
 e2e: tools
@@ -59,6 +61,7 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	cd e2e/bench && $(GO) vet .
 
 ## clean: remove build output (the test-bed binaries stay cached in
 ## ~/.cache/daemonset-controller; delete that folder to rebuild them)

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"math"
+	"testing"
+)
+
+func TestMedian(t *testing.T) {
+	for _, tc := range []struct {
+		xs   []float64
+		want float64
+	}{
+		{nil, 0},
+		{[]float64{3}, 3},
+		{[]float64{3, 1, 2}, 2},
+		{[]float64{4, 1, 3, 2}, 2.5},
+	} {
+		if got := median(tc.xs); got != tc.want {
+			t.Errorf("median(%v) = %v, want %v", tc.xs, got, tc.want)
+		}
+	}
+}
+
+// TestMedianInterval: the interval's ranks are those of the binomial
+// tables (n = 6: the extremes; 10: 2nd; 20: 6th; 40: 14th), and under 6
+// values there is none.
+func TestMedianInterval(t *testing.T) {
+	for _, tc := range []struct{ n, k int }{{5, 0}, {6, 1}, {10, 2}, {16, 4}, {20, 6}, {40, 14}} {
+		xs := make([]float64, tc.n)
+		for i := range xs {
+			xs[i] = float64(tc.n - i) // descending: the interval must sort them
+		}
+		lo, hi, ok := medianInterval(xs)
+		if ok != (tc.k > 0) {
+			t.Fatalf("n=%d: ok = %v, want %v", tc.n, ok, tc.k > 0)
+		}
+		if ok && (lo != float64(tc.k) || hi != float64(tc.n+1-tc.k)) {
+			t.Errorf("n=%d: [%v, %v], want [%d, %d]", tc.n, lo, hi, tc.k, tc.n+1-tc.k)
+		}
+	}
+}
+
+// TestMedianIntervalCovers: over many samples of a known distribution
+// (uniform on [0, 1), median 0.5), the interval holds the median at least
+// 95% of the time, as it claims.
+func TestMedianIntervalCovers(t *testing.T) {
+	x := uint64(1)
+	next := func() float64 { // a fixed xorshift stream: the test is deterministic
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		return float64(x>>11) / (1 << 53)
+	}
+	const trials, n = 4000, 20
+	held := 0
+	for range trials {
+		xs := make([]float64, n)
+		for i := range xs {
+			xs[i] = next()
+		}
+		if lo, hi, _ := medianInterval(xs); lo <= 0.5 && 0.5 <= hi {
+			held++
+		}
+	}
+	if got := float64(held) / trials; got < 0.95 || math.IsNaN(got) {
+		t.Errorf("the interval held the median in %.3f of %d samples, want at least 0.95", got, trials)
+	}
+}
+
+func TestVerdictAt(t *testing.T) {
+	for _, tc := range []struct {
+		lo, hi float64
+		want   string
+	}{
+		{0.9, 1.2, "met"},
+		{0.7, 0.89, "missed"},
+		{0.68, 1.05, "not decided"},
+	} {
+		if got := verdictAt(tc.lo, tc.hi, plainTarget); got != tc.want {
+			t.Errorf("verdictAt(%v, %v) = %q, want %q", tc.lo, tc.hi, got, tc.want)
+		}
+	}
+}
