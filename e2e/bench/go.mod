@@ -2,6 +2,8 @@ module github.com/daemonset-controller/daemonset-controller/e2e/bench
 
 go 1.26.0
 
+toolchain go1.27.3
+
 require (
 	github.com/daemonset-controller/daemonset-controller v0.0.0
 	golang.org/x/image v0.48.0

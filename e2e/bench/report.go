@@ -276,7 +276,8 @@ func (r *report) writePairs(b *strings.Builder) {
 		}
 		interval, verdict := "-", "too few pairs"
 		if lo, hi, ok := medianInterval(ratios); ok {
-			interval, verdict = fmt.Sprintf("%.0f to %.0f%%", 100*lo, 100*hi), verdictAt(lo, hi, plainTarget)
+			// One decimal, so that a bound just under 90% never reads as 90.
+			interval, verdict = fmt.Sprintf("%.1f to %.1f%%", 100*lo, 100*hi), verdictAt(lo, hi, plainTarget)
 		}
 		fmt.Fprintf(b, "| %d | %d | **%.0f%%** | %s | %s | %.0f to %.0f%% | %.0f%% | %.0f%% | %.3f | %.3f |\n", n, len(ps), 100*median(ratios),
 			interval, verdict, 100*slices.Min(ratios), 100*slices.Max(ratios), 100*median(plain)/median(ours), 100*median(phases), median(plain), median(ours))
