@@ -51,9 +51,9 @@ func main() {
 	}
 	ctrls := strings.Split(*controllers, ",")
 	plain := slices.Contains(ctrls, "plain") && strings.Contains(*limitNames, "raised")
+	want := func(name string) bool { return *only == "" || strings.Contains(*only, name) }
 	// Pairs need ours' quiet run at raised limits: the run each plain one is
 	// compared with.
-	want := func(name string) bool { return *only == "" || strings.Contains(*only, name) }
 	paired := want("rollout") && plain && slices.Contains(ctrls, "ours") && *quiet
 	switch {
 	case *pairs < 1:

@@ -85,7 +85,7 @@ func (r *report) write(dir string) error {
 				if ours := r.find("ours", x.Limits, x.Nodes, false); ours != nil && x.Created > 0 {
 					p := pair{Plain: x, Ours: *ours}
 					rt = fmt.Sprintf("ours reaches %.0f%% of this rate (%.0f%% from each one's first pod to its last)", 100*p.ratio(), 100*p.phaseRatio())
-					if r.pairsAt(x.Nodes) > 1 {
+					if len(r.pairsByNodes()[x.Nodes]) > 1 {
 						rt += ", in pair 1; over all pairs: below"
 					}
 				}
@@ -240,21 +240,15 @@ func phase(r rolloutResult) float64 {
 
 // writePairs adds, when some node count has more than one pair, ours'
 // rate against the plain client's over all of them: on two cores one
-// pair's ratio ranges widely (30 to 140% at 100 nodes), so the verdict is
-// their median.
+// pair's ratio ranges widely at 100 nodes, so the verdict is their median.
 func (r *report) writePairs(b *strings.Builder) {
-	byNodes := map[int][]pair{}
+	byNodes := r.pairsByNodes()
 	var counts []int
-	for _, p := range r.Pairs {
-		if p.Ours.Controller == "" {
-			continue
+	for n, ps := range byNodes {
+		if len(ps) > 1 {
+			counts = append(counts, n)
 		}
-		if byNodes[p.Ours.Nodes] == nil {
-			counts = append(counts, p.Ours.Nodes)
-		}
-		byNodes[p.Ours.Nodes] = append(byNodes[p.Ours.Nodes], p)
 	}
-	counts = slices.DeleteFunc(counts, func(n int) bool { return len(byNodes[n]) < 2 })
 	if len(counts) == 0 {
 		return
 	}
@@ -296,15 +290,16 @@ func (r *report) writePairs(b *strings.Builder) {
 	b.WriteString("\n")
 }
 
-// pairsAt counts the pairs measured on n nodes, ours' run included.
-func (r *report) pairsAt(n int) int {
-	k := 0
+// pairsByNodes groups the pairs that include ours' run by node count, in
+// the order they ran.
+func (r *report) pairsByNodes() map[int][]pair {
+	m := map[int][]pair{}
 	for _, p := range r.Pairs {
-		if p.Ours.Controller != "" && p.Ours.Nodes == n {
-			k++
+		if p.Ours.Controller != "" {
+			m[p.Ours.Nodes] = append(m[p.Ours.Nodes], p)
 		}
 	}
-	return k
+	return m
 }
 
 // plainTarget is issue 5's: ours' rate at least 90% of the plain client's.
@@ -318,8 +313,8 @@ const plainTarget = 0.9
 func medianInterval(xs []float64) (lo, hi float64, ok bool) {
 	n := len(xs)
 	k, tail := 0, 0.0
+	lc, _ := math.Lgamma(float64(n + 1))
 	for i := 0; i <= n; i++ {
-		lc, _ := math.Lgamma(float64(n + 1))
 		li, _ := math.Lgamma(float64(i + 1))
 		lr, _ := math.Lgamma(float64(n - i + 1))
 		tail += math.Exp(lc - li - lr - float64(n)*math.Ln2) // P(exactly i below)

@@ -2,7 +2,9 @@ package main
 
 import (
 	"math"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestMedian(t *testing.T) {
@@ -80,6 +82,35 @@ func TestVerdictAt(t *testing.T) {
 	} {
 		if got := verdictAt(tc.lo, tc.hi, plainTarget); got != tc.want {
 			t.Errorf("verdictAt(%v, %v) = %q, want %q", tc.lo, tc.hi, got, tc.want)
+		}
+	}
+}
+
+// TestWritePairs: the pairs table has a row for each node count with
+// more than one pair that includes ours' run, in the order the pairs ran,
+// and none for a single pair or for plain runs alone.
+func TestWritePairs(t *testing.T) {
+	run := func(ctrl string, n int, created time.Duration) rolloutResult {
+		return rolloutResult{Controller: ctrl, Nodes: n, Created: created, First: created / 10}
+	}
+	r := &report{}
+	for i := range 6 { // ours at 0.2 s against the plain client's 0.19 s: 95%
+		r.Pairs = append(r.Pairs, pair{Index: i, Plain: run("plain client", 100, 190*time.Millisecond), Ours: run("ours", 100, 200*time.Millisecond)})
+	}
+	r.Pairs = append(r.Pairs, pair{Plain: run("plain client", 1000, time.Second), Ours: run("ours", 1000, time.Second)},
+		pair{Plain: run("plain client", 3000, time.Second)}, pair{Index: 1, Plain: run("plain client", 3000, time.Second)})
+	var b strings.Builder
+	r.writePairs(&b)
+	out := b.String()
+	if !strings.Contains(out, "| 100 | 6 | **95%** | 95.0 to 95.0% | met |") {
+		t.Errorf("no summary row for 100 nodes, or a wrong one:\n%s", out)
+	}
+	if !strings.Contains(out, "| 100 | 6 | ours | 0.190 | 0.200 | 95% |") {
+		t.Errorf("no row for the 6th pair, which ran ours first:\n%s", out)
+	}
+	for _, n := range []string{"| 1000 |", "| 3000 |"} {
+		if strings.Contains(out, n) {
+			t.Errorf("a row for %s nodes, which have one pair or none with ours:\n%s", n, out)
 		}
 	}
 }
