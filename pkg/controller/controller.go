@@ -102,6 +102,9 @@ type Controller struct {
 	// slow-start window its next creating sync starts with, if that comes
 	// soon (see takeResume).
 	resume sync.Map
+	// lastFailed maps a DaemonSet key to its UID when its last creations
+	// failed: its next sync proves its template with one creation.
+	lastFailed sync.Map
 	// patches maps a DaemonSet key to its template's revision data, for
 	// the generation it was encoded at (see revisionData).
 	patches sync.Map

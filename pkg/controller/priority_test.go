@@ -53,21 +53,21 @@ func TestSyncYieldsToMoreUrgentDaemonSet(t *testing.T) {
 	logs := newDaemonSet()
 	cni := newCNI()
 	f.add(logs, cni)
-	nodes := resumeMaxBatch + 4
+	nodes := 2*startWindow + 4
 	for i := range nodes {
 		f.add(newNode(fmt.Sprintf("n%d", i), true))
 	}
 	f.c.queue.Add(ns + "/cni") // waits for a worker
 
 	f.mustSync() // logs, at priority 0
-	if n := len(f.createdPods()); n != 1 {
-		t.Fatalf("created %d pods before yielding, want 1 (the first slow-start batch)", n)
+	if n := len(f.createdPods()); n != startWindow {
+		t.Fatalf("created %d pods before yielding, want %d (the first slow-start batch)", n, startWindow)
 	}
-	if c, _ := f.pending(); c != 1 {
-		t.Errorf("expecting %d creations, want 1 (the skipped ones are not expected)", c)
+	if c, _ := f.pending(); c != startWindow {
+		t.Errorf("expecting %d creations, want %d (the skipped ones are not expected)", c, startWindow)
 	}
-	if got := testutil.ToFloat64(f.c.metrics.Throttled.WithLabelValues("yield")); got != float64(nodes-1) {
-		t.Errorf("yield counter %v, want %d", got, nodes-1)
+	if got := testutil.ToFloat64(f.c.metrics.Throttled.WithLabelValues("yield")); got != float64(nodes-startWindow) {
+		t.Errorf("yield counter %v, want %d", got, nodes-startWindow)
 	}
 	if n := len(f.actions("update", "daemonsets/status")); n != 0 {
 		t.Errorf("the yielding sync wrote status %d times; that is left to its next sync", n)
@@ -83,13 +83,13 @@ func TestSyncYieldsToMoreUrgentDaemonSet(t *testing.T) {
 		t.Fatalf("queue order %v, want %v", order, want)
 	}
 	// The next sync resumes slow start where the yield left it (the
-	// window the first success opened), not at 1: everything so far
-	// succeeded.
+	// window the first successes opened, capped), not at 1: everything so
+	// far succeeded.
 	f.catchUp()
 	f.c.queue.Add(ns + "/cni") // urgent again
 	f.mustSync()
-	if n := len(f.createdPods()); n != resumeMaxBatch {
-		t.Errorf("created %d pods before yielding again, want %d (slow start resumed at its window)", n, resumeMaxBatch)
+	if n := len(f.createdPods()); n != startWindow {
+		t.Errorf("created %d pods before yielding again, want %d (slow start resumed at its window)", n, startWindow)
 	}
 	for f.c.queue.Len() > 0 {
 		k, _ := f.c.queue.Get()
@@ -97,8 +97,8 @@ func TestSyncYieldsToMoreUrgentDaemonSet(t *testing.T) {
 	}
 	f.catchUp()
 	f.mustSync() // nothing more urgent waits now
-	if n := len(f.createdPods()); n != nodes-1-resumeMaxBatch {
-		t.Errorf("created %d pods on the last sync, want the %d left", n, nodes-1-resumeMaxBatch)
+	if n := len(f.createdPods()); n != nodes-2*startWindow {
+		t.Errorf("created %d pods on the last sync, want the %d left", n, nodes-2*startWindow)
 	}
 }
 
@@ -122,32 +122,49 @@ func TestSyncInBackoffStillWritesStatus(t *testing.T) {
 }
 
 // TestTakeResume: a resumed slow start is for the same DaemonSet, soon
-// after its yield, once, and at a bounded batch.
+// after its yield, once, and at a bounded batch; otherwise a slow start
+// begins with startWindow creations, or one after the DaemonSet's last
+// creations failed.
 func TestTakeResume(t *testing.T) {
 	f := newFixture(t, Options{})
 	ds := newDaemonSet()
 	tests := []struct {
-		name string
-		r    resumeAt
-		want int
+		name       string
+		r          resumeAt
+		lastFailed types.UID // "": nothing stored
+		want       int
+		// wantAfter is the batch when taken a second time, with nothing
+		// left to resume.
+		wantAfter int
 	}{
-		{"just yielded", resumeAt{uid: ds.UID, hash: "h1", batch: 8, at: f.clock.Now()}, 8},
-		{"capped", resumeAt{uid: ds.UID, hash: "h1", batch: 128, at: f.clock.Now()}, resumeMaxBatch},
-		{"too long ago", resumeAt{uid: ds.UID, hash: "h1", batch: 8, at: f.clock.Now().Add(-resumeWithin - time.Second)}, 1},
-		{"another DaemonSet of that name", resumeAt{uid: "old-uid", hash: "h1", batch: 8, at: f.clock.Now()}, 1},
-		{"another template", resumeAt{uid: ds.UID, hash: "h0", batch: 8, at: f.clock.Now()}, 1},
+		{"just yielded", resumeAt{uid: ds.UID, hash: "h1", batch: 8, at: f.clock.Now()}, "", 8, startWindow},
+		{"capped", resumeAt{uid: ds.UID, hash: "h1", batch: 128, at: f.clock.Now()}, "", startWindow, startWindow},
+		{"too long ago", resumeAt{uid: ds.UID, hash: "h1", batch: 8, at: f.clock.Now().Add(-resumeWithin - time.Second)}, "", startWindow, startWindow},
+		{"another DaemonSet of that name", resumeAt{uid: "old-uid", hash: "h1", batch: 8, at: f.clock.Now()}, "", startWindow, startWindow},
+		{"another template", resumeAt{uid: ds.UID, hash: "h0", batch: 8, at: f.clock.Now()}, "", startWindow, startWindow},
+		{"nothing stored", resumeAt{}, "", startWindow, startWindow},
+		{"last creations failed", resumeAt{}, ds.UID, 1, 1},
+		{"last creations failed, too long ago", resumeAt{uid: ds.UID, hash: "h1", batch: 8, at: f.clock.Now().Add(-resumeWithin - time.Second)}, ds.UID, 1, 1},
+		// A resume stored after the failure (a later sync's success
+		// opened it) wins.
+		{"failed, then resumed", resumeAt{uid: ds.UID, hash: "h1", batch: 8, at: f.clock.Now()}, ds.UID, 8, 1},
+		{"another DaemonSet of that name failed", resumeAt{}, "old-uid", startWindow, startWindow},
 	}
 	for _, tt := range tests {
-		f.c.resume.Store(dsKey, tt.r)
+		f.c.resume.Delete(dsKey)
+		f.c.lastFailed.Delete(dsKey)
+		if tt.r != (resumeAt{}) {
+			f.c.resume.Store(dsKey, tt.r)
+		}
+		if tt.lastFailed != "" {
+			f.c.lastFailed.Store(dsKey, tt.lastFailed)
+		}
 		if got := f.c.takeResume(ds, "h1"); got != tt.want {
 			t.Errorf("%s: first batch %d, want %d", tt.name, got, tt.want)
 		}
-		if got := f.c.takeResume(ds, "h1"); got != 1 {
-			t.Errorf("%s: taken twice: %d, want 1 the second time", tt.name, got)
+		if got := f.c.takeResume(ds, "h1"); got != tt.wantAfter {
+			t.Errorf("%s: taken twice: %d, want %d the second time", tt.name, got, tt.wantAfter)
 		}
-	}
-	if got := f.c.takeResume(ds, "h1"); got != 1 {
-		t.Errorf("nothing stored: first batch %d, want 1", got)
 	}
 }
 

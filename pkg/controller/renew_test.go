@@ -60,8 +60,8 @@ func TestNodeNeedingAPodRenewsTheSync(t *testing.T) {
 }
 
 // TestSyncResumesAfterAnyCreatingSync: a sync soon after one that created
-// pods starts its creations at the window that one opened, not at 1: the
-// template is proven. A new template starts from 1 again.
+// pods starts its creations at the window that one opened: the template
+// is proven. A new template, after creations that failed, starts from 1.
 func TestSyncResumesAfterAnyCreatingSync(t *testing.T) {
 	f := newFixture(t, Options{})
 	ds := newDaemonSet()
@@ -77,8 +77,8 @@ func TestSyncResumesAfterAnyCreatingSync(t *testing.T) {
 	})
 	f.client.ClearActions()
 	_ = f.sync()
-	if n := len(f.actions("create", "pods")); n != resumeMaxBatch {
-		t.Errorf("%d creations started at once after a successful sync, want %d", n, resumeMaxBatch)
+	if n := len(f.actions("create", "pods")); n != startWindow {
+		t.Errorf("%d creations started at once after a successful sync, want %d", n, startWindow)
 	}
 
 	f.c.resume.Store(dsKey, resumeAt{uid: ds.UID, hash: "an-older-template", batch: provenWindow, at: f.clock.Now()})
@@ -109,14 +109,14 @@ func TestFinishCreationsRaisesTheResume(t *testing.T) {
 		}
 	}
 	finish(nil)
-	if got := f.c.takeResume(ds, "h"); got != resumeMaxBatch {
-		t.Errorf("resume %d after the left creation succeeded, want %d", got, resumeMaxBatch)
+	if got := f.c.takeResume(ds, "h"); got != startWindow {
+		t.Errorf("resume %d after the left creation succeeded, want %d", got, startWindow)
 	}
 	// A newer sync, also left before any answer, is raised too: the
 	// template is proven.
 	finish(&resumeAt{uid: ds.UID, hash: "h", batch: 2, at: f.clock.Now().Add(time.Second)})
-	if got := f.c.takeResume(ds, "h"); got != resumeMaxBatch {
-		t.Errorf("resume %d of a newer sync of the same template, want %d", got, resumeMaxBatch)
+	if got := f.c.takeResume(ds, "h"); got != startWindow {
+		t.Errorf("resume %d of a newer sync of the same template, want %d", got, startWindow)
 	}
 	// One of a new template is not: that template is not proven.
 	finish(&resumeAt{uid: ds.UID, hash: "h2", batch: 1, at: f.clock.Now()})

@@ -1017,14 +1017,17 @@ func TestSyncCreateOutcomeUnknown(t *testing.T) {
 	}
 }
 
-// TestSyncSlowStart: one creation in flight at first; once it succeeds,
-// provenWindow, and one more for each further success; after the first
-// failure nothing new starts, so at most as many calls fail as there were
-// successes plus provenWindow.
+// TestSyncSlowStart: startWindow creations in flight at first (one after
+// the DaemonSet's last creations failed); once one succeeds, provenWindow,
+// and one more for each further success; after the first failure nothing
+// new starts, so at most as many calls fail as there were successes plus
+// the window.
 func TestSyncSlowStart(t *testing.T) {
 	tests := []struct {
-		name  string
-		nodes int
+		name string
+		// lastFailed: the DaemonSet's last creations failed.
+		lastFailed bool
+		nodes      int
 		// failFrom is the first create call (1-based) that fails; every
 		// later one fails too, like an exhausted quota.
 		failFrom    int32
@@ -1034,12 +1037,15 @@ func TestSyncSlowStart(t *testing.T) {
 		// on which calls return first).
 		minAttempts, maxAttempts int
 	}{
-		{"all succeed", 10, 1000, 10, 10, 10},
-		{"first fails: nothing more is tried", 2 * provenWindow, 1, 0, 1, 1},
+		{"all succeed", false, 10, 1000, 10, 10, 10},
+		{"all fail: only the first window is tried", false, 2 * provenWindow, 1, 0, startWindow, startWindow},
+		// The first window succeeds, so the window opens; the rest fail.
+		{"calls past the first window fail", false, 2 * provenWindow, startWindow + 1, startWindow, startWindow + 1, 2 * provenWindow},
+		{"after a failure, the first fails: nothing more is tried", true, 2 * provenWindow, 1, 0, 1, 1},
 		// The first succeeds, so provenWindow start at once, and all fail.
-		{"second call fails", 2 * provenWindow, 2, 1, 1 + provenWindow, 1 + provenWindow},
+		{"after a failure, the second call fails", true, 2 * provenWindow, 2, 1, 1 + provenWindow, 1 + provenWindow},
 		// provenWindow+9 succeed; more may be in flight when the next fails.
-		{"a call past the window fails", 2 * provenWindow, provenWindow + 10, provenWindow + 9, provenWindow + 10, 2 * provenWindow},
+		{"after a failure, a call past the window fails", true, 2 * provenWindow, provenWindow + 10, provenWindow + 9, provenWindow + 10, 2 * provenWindow},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1053,6 +1059,9 @@ func TestSyncSlowStart(t *testing.T) {
 			})
 			ds := newDaemonSet()
 			f.add(ds)
+			if tt.lastFailed {
+				f.c.lastFailed.Store(dsKey, ds.UID)
+			}
 			for i := range tt.nodes {
 				f.add(newNode(fmt.Sprintf("n%d", i), true))
 			}
@@ -1558,11 +1567,11 @@ func TestSyncStopsCreatingForADeletedDaemonSet(t *testing.T) {
 	f := newFixture(t, Options{})
 	ds := newDaemonSet()
 	f.add(ds)
-	for i := range 10 {
+	for i := range startWindow + 10 {
 		f.add(newNode(fmt.Sprintf("n%d", i), true))
 	}
 	// The DaemonSet leaves the cache as its first creation is answered,
-	// before the slow start lets a second one go.
+	// before the slow start lets more than its first window go.
 	var calls atomic.Int32
 	f.client.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
 		if calls.Add(1) == 1 {
@@ -1573,7 +1582,7 @@ func TestSyncStopsCreatingForADeletedDaemonSet(t *testing.T) {
 		return false, nil, nil
 	})
 	_ = f.sync()
-	if n := len(f.createdPods()); n != 1 {
-		t.Errorf("%d pods created for a deleted DaemonSet, want only the first", n)
+	if n := len(f.createdPods()); n < 1 || n > startWindow {
+		t.Errorf("%d pods created for a deleted DaemonSet, want only the first window's (at most %d)", n, startWindow)
 	}
 }
