@@ -164,7 +164,7 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 	k := key(ds)
 	priority := prioritylimit.Priority(ctx)
 	cs := &creations{results: make(chan error, len(nodes)), release: c.gate.Hold(priority), began: c.opts.Now()}
-	first := c.takeResume(ds, hash)
+	first, resumed := c.takeResume(ds, hash)
 	window := first
 	started := 0
 	renewed := c.renewed(k)
@@ -213,6 +213,12 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 		default:
 			window = max(window+1, provenWindow)
 		}
+	}
+	if !resumed && cs.created == 0 {
+		// Nothing has proven the template yet, so a sync before this
+		// one's answers (renewed by each joining node) starts one
+		// creation, not another window; a success raises it.
+		window = 1
 	}
 	c.stopCreating(ctx, ds, cs, stop, resumeAt{uid: ds.UID, hash: hash, batch: window}, len(nodes)-started)
 	if cs.inFlight > 0 { // only when the loop left them: it drains otherwise
@@ -327,9 +333,9 @@ func (c *Controller) finishCreations(ds *appsv1.DaemonSet, cs *creations) error 
 		c.createBackoff.resetUnlessSince(string(ds.UID), cs.began)
 	}
 	if cs.failed {
-		c.lastFailed.Store(key(ds), ds.UID)
+		c.createFailed.next(string(ds.UID), c.opts.Now())
 	} else if cs.created > 0 {
-		c.lastFailed.CompareAndDelete(key(ds), ds.UID)
+		c.createFailed.resetUnlessSince(string(ds.UID), cs.began)
 	}
 	if slices.ContainsFunc(cs.errs, refused) {
 		c.createBackoff.next(string(ds.UID), c.opts.Now())
@@ -447,22 +453,21 @@ const startWindow = 16
 const resumeWithin = 30 * time.Second
 
 // takeResume returns how many creations a DaemonSet's slow start begins
-// with: startWindow, or 1 if its last creations failed, unless its last
-// creating sync, of the same template, was moments ago.
-func (c *Controller) takeResume(ds *appsv1.DaemonSet, hash string) int {
-	first := startWindow
-	if uid, ok := c.lastFailed.Load(key(ds)); ok && uid == ds.UID {
-		first = 1
-	}
+// with, and whether that resumes its last creating sync's window (of the
+// same template, moments ago). Otherwise it is startWindow, or 1 while
+// creations of the DaemonSet have failed lately (see createFailed).
+func (c *Controller) takeResume(ds *appsv1.DaemonSet, hash string) (batch int, resumed bool) {
 	v, ok := c.resume.LoadAndDelete(key(ds))
-	if !ok {
-		return first
+	if ok {
+		r := v.(resumeAt)
+		if r.uid == ds.UID && r.hash == hash && c.opts.Now().Sub(r.at) <= resumeWithin {
+			return min(r.batch, startWindow), true
+		}
 	}
-	r := v.(resumeAt)
-	if r.uid != ds.UID || r.hash != hash || c.opts.Now().Sub(r.at) > resumeWithin {
-		return first
+	if c.createFailed.recorded(string(ds.UID), c.opts.Now()) {
+		return 1, false
 	}
-	return min(r.batch, startWindow)
+	return startWindow, false
 }
 
 // refused reports whether the API server refused a creation on its merits

@@ -85,7 +85,7 @@ func TestSyncCreationBackoff(t *testing.T) {
 	if n := attempts(); n != 3 {
 		t.Fatalf("%d creations once allowed, want 3", n)
 	}
-	if _, ok := f.c.lastFailed.Load(dsKey); ok {
+	if f.c.createFailed.recorded(string(ds.UID), f.clock.Now()) {
 		t.Error("the DaemonSet's next creations would start from one after this success")
 	}
 	if wait := f.c.createBackoff.wait(string(ds.UID), f.clock.Now()); wait != 0 {
@@ -144,6 +144,12 @@ func TestSyncNamespaceTerminating(t *testing.T) {
 	}
 	if ev := f.events(); len(ev) > 0 {
 		t.Errorf("events %v: the namespace refuses them", ev)
+	}
+	// Nothing puts the next sync off, but it proves the template with one.
+	f.client.ClearActions()
+	f.mustSync()
+	if n := len(f.actions("create", "pods")); n != 1 {
+		t.Errorf("%d pod creations tried by the next sync, want 1", n)
 	}
 	if wait := f.c.createBackoff.wait(string(ds.UID), f.clock.Now()); wait != 0 {
 		t.Errorf("backoff %v: a terminating namespace is not a failure", wait)

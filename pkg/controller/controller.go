@@ -87,6 +87,11 @@ type Controller struct {
 	// createBackoff spaces out pod creations per DaemonSet after the API
 	// server refused one (quota, admission), however many events come.
 	createBackoff *backoff
+	// createFailed remembers, by DaemonSet UID, creations that failed in
+	// any way, until one succeeds or none has failed for 10 min: its next
+	// sync proves its template with one creation (see takeResume). Its
+	// delays are not used.
+	createFailed *backoff
 	// inflight maps the keys being synced to when their sync started.
 	inflight sync.Map
 	// statusWritten maps a DaemonSet key to the status last written for it.
@@ -102,9 +107,6 @@ type Controller struct {
 	// slow-start window its next creating sync starts with, if that comes
 	// soon (see takeResume).
 	resume sync.Map
-	// lastFailed maps a DaemonSet key to its UID when its last creations
-	// failed: its next sync proves its template with one creation.
-	lastFailed sync.Map
 	// patches maps a DaemonSet key to its template's revision data, for
 	// the generation it was encoded at (see revisionData).
 	patches sync.Map
@@ -158,6 +160,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 		metrics:       opts.Metrics,
 		failedBackoff: newBackoff(time.Second, 15*time.Minute),
 		createBackoff: newBackoff(time.Second, 5*time.Minute),
+		createFailed:  newBackoff(5*time.Minute, 5*time.Minute),
 	}
 	if opts.Shadow {
 		c.shadow = newShadowPlans(opts.Metrics)
@@ -344,6 +347,7 @@ func (c *Controller) nodeWorker(ctx context.Context) {
 func (c *Controller) gcBackoff(context.Context) {
 	c.failedBackoff.gc(c.opts.Now())
 	c.createBackoff.gc(c.opts.Now())
+	c.createFailed.gc(c.opts.Now())
 }
 
 func (c *Controller) enqueue(obj interface{}) {

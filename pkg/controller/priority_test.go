@@ -85,6 +85,9 @@ func TestSyncYieldsToMoreUrgentDaemonSet(t *testing.T) {
 	// The next sync resumes slow start where the yield left it (the
 	// window the first successes opened, capped), not at 1: everything so
 	// far succeeded.
+	if v, ok := f.c.resume.Load(dsKey); !ok || v.(resumeAt).batch < startWindow {
+		t.Errorf("the yield left %v to resume, want a window of at least %d", v, startWindow)
+	}
 	f.catchUp()
 	f.c.queue.Add(ns + "/cni") // urgent again
 	f.mustSync()
@@ -123,47 +126,51 @@ func TestSyncInBackoffStillWritesStatus(t *testing.T) {
 
 // TestTakeResume: a resumed slow start is for the same DaemonSet, soon
 // after its yield, once, and at a bounded batch; otherwise a slow start
-// begins with startWindow creations, or one after the DaemonSet's last
-// creations failed.
+// begins with startWindow creations, or one while the DaemonSet's
+// creations have failed lately.
 func TestTakeResume(t *testing.T) {
 	f := newFixture(t, Options{})
 	ds := newDaemonSet()
 	tests := []struct {
-		name       string
-		r          resumeAt
-		lastFailed types.UID // "": nothing stored
-		want       int
+		name string
+		r    resumeAt
+		// failedAgo: the DaemonSet's creations failed this long ago, and
+		// none has succeeded since; 0: none failed.
+		failedAgo   time.Duration
+		want        int
+		wantResumed bool
 		// wantAfter is the batch when taken a second time, with nothing
 		// left to resume.
 		wantAfter int
 	}{
-		{"just yielded", resumeAt{uid: ds.UID, hash: "h1", batch: 8, at: f.clock.Now()}, "", 8, startWindow},
-		{"capped", resumeAt{uid: ds.UID, hash: "h1", batch: 128, at: f.clock.Now()}, "", startWindow, startWindow},
-		{"too long ago", resumeAt{uid: ds.UID, hash: "h1", batch: 8, at: f.clock.Now().Add(-resumeWithin - time.Second)}, "", startWindow, startWindow},
-		{"another DaemonSet of that name", resumeAt{uid: "old-uid", hash: "h1", batch: 8, at: f.clock.Now()}, "", startWindow, startWindow},
-		{"another template", resumeAt{uid: ds.UID, hash: "h0", batch: 8, at: f.clock.Now()}, "", startWindow, startWindow},
-		{"nothing stored", resumeAt{}, "", startWindow, startWindow},
-		{"last creations failed", resumeAt{}, ds.UID, 1, 1},
-		{"last creations failed, too long ago", resumeAt{uid: ds.UID, hash: "h1", batch: 8, at: f.clock.Now().Add(-resumeWithin - time.Second)}, ds.UID, 1, 1},
-		// A resume stored after the failure (a later sync's success
+		{"just yielded", resumeAt{uid: ds.UID, hash: "h1", batch: 8, at: f.clock.Now()}, 0, 8, true, startWindow},
+		{"capped", resumeAt{uid: ds.UID, hash: "h1", batch: 128, at: f.clock.Now()}, 0, startWindow, true, startWindow},
+		{"too long ago", resumeAt{uid: ds.UID, hash: "h1", batch: 8, at: f.clock.Now().Add(-resumeWithin - time.Second)}, 0, startWindow, false, startWindow},
+		{"another DaemonSet of that name", resumeAt{uid: "old-uid", hash: "h1", batch: 8, at: f.clock.Now()}, 0, startWindow, false, startWindow},
+		{"another template", resumeAt{uid: ds.UID, hash: "h0", batch: 8, at: f.clock.Now()}, 0, startWindow, false, startWindow},
+		{"nothing stored", resumeAt{}, 0, startWindow, false, startWindow},
+		{"creations failed", resumeAt{}, time.Second, 1, false, 1},
+		{"creations failed, a resume too long ago", resumeAt{uid: ds.UID, hash: "h1", batch: 8, at: f.clock.Now().Add(-resumeWithin - time.Second)}, time.Second, 1, false, 1},
+		// A resume left after the failure (a later sync's success
 		// opened it) wins.
-		{"failed, then resumed", resumeAt{uid: ds.UID, hash: "h1", batch: 8, at: f.clock.Now()}, ds.UID, 8, 1},
-		{"another DaemonSet of that name failed", resumeAt{}, "old-uid", startWindow, startWindow},
+		{"creations failed, then a sync resumable", resumeAt{uid: ds.UID, hash: "h1", batch: 8, at: f.clock.Now()}, time.Second, 8, true, 1},
+		{"creations failed over 10 min ago", resumeAt{}, 10*time.Minute + time.Second, startWindow, false, startWindow},
 	}
 	for _, tt := range tests {
-		f.c.resume.Delete(dsKey)
-		f.c.lastFailed.Delete(dsKey)
+		c := f.c
+		c.resume.Delete(dsKey)
+		c.createFailed.resetUnlessSince(string(ds.UID), time.Time{})
 		if tt.r != (resumeAt{}) {
-			f.c.resume.Store(dsKey, tt.r)
+			c.resume.Store(dsKey, tt.r)
 		}
-		if tt.lastFailed != "" {
-			f.c.lastFailed.Store(dsKey, tt.lastFailed)
+		if tt.failedAgo > 0 {
+			c.createFailed.next(string(ds.UID), f.clock.Now().Add(-tt.failedAgo))
 		}
-		if got := f.c.takeResume(ds, "h1"); got != tt.want {
-			t.Errorf("%s: first batch %d, want %d", tt.name, got, tt.want)
+		if got, resumed := c.takeResume(ds, "h1"); got != tt.want || resumed != tt.wantResumed {
+			t.Errorf("%s: first batch %d (resumed: %t), want %d (%t)", tt.name, got, resumed, tt.want, tt.wantResumed)
 		}
-		if got := f.c.takeResume(ds, "h1"); got != tt.wantAfter {
-			t.Errorf("%s: taken twice: %d, want %d the second time", tt.name, got, tt.wantAfter)
+		if got, resumed := c.takeResume(ds, "h1"); got != tt.wantAfter || resumed {
+			t.Errorf("%s: taken twice: %d (resumed: %t), want %d, not resumed", tt.name, got, resumed, tt.wantAfter)
 		}
 	}
 }

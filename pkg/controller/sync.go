@@ -54,7 +54,6 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 		c.forgetCounts(namespace, name)
 		c.statusWritten.Delete(k)
 		c.resume.Delete(k)
-		c.lastFailed.Delete(k)
 		c.yielded.Delete(k)
 		c.statusHeld.Delete(k)
 		c.patches.Delete(k)

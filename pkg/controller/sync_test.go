@@ -1060,7 +1060,7 @@ func TestSyncSlowStart(t *testing.T) {
 			ds := newDaemonSet()
 			f.add(ds)
 			if tt.lastFailed {
-				f.c.lastFailed.Store(dsKey, ds.UID)
+				f.c.createFailed.next(string(ds.UID), f.clock.Now())
 			}
 			for i := range tt.nodes {
 				f.add(newNode(fmt.Sprintf("n%d", i), true))
@@ -1312,8 +1312,11 @@ func TestSyncResumesAfterBurst(t *testing.T) {
 		t.Fatalf("created %d pods, want the burst of 4", n)
 	}
 	f.catchUp()
+	// A failure of long ago would make a fresh slow start begin from one.
+	f.c.createFailed.next("ds-uid", f.clock.Now())
 	// Every creation now fails, so the calls made show how many started
-	// at once: all 4 of the burst, not the 1 of a fresh slow start.
+	// at once: all 4 of the burst, not the 1 of a slow start after a
+	// failure.
 	f.client.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "", errQuota)
 	})
@@ -1337,7 +1340,7 @@ func TestSyncResumesAfterBurst(t *testing.T) {
 		t.Error("the background failure is not kept for the next sync to report")
 	}
 	hash := f.createdPods()[0].Labels[appsv1.DefaultDaemonSetUniqueLabelKey]
-	if got := f.c.takeResume(newDaemonSet(), hash); got != 1 {
+	if got, _ := f.c.takeResume(newDaemonSet(), hash); got != 1 {
 		t.Errorf("a failed sync left a resume of %d", got)
 	}
 }
@@ -1524,6 +1527,7 @@ func TestFinishCreationsKeepsNewerState(t *testing.T) {
 		f.clock.Advance(time.Second)
 		// A newer sync fails and leaves its own window while these are in flight.
 		f.c.createBackoff.next(uid, f.clock.Now())
+		f.c.createFailed.next(uid, f.clock.Now())
 		f.c.resume.Store(dsKey, resumeAt{uid: ds.UID, batch: 8, at: f.clock.Now()})
 		for _, err := range results {
 			cs.inFlight++
@@ -1536,8 +1540,11 @@ func TestFinishCreationsKeepsNewerState(t *testing.T) {
 	if wait := f.c.createBackoff.wait(uid, f.clock.Now()); wait != time.Second {
 		t.Errorf("backoff %v after an older sync's success, want the newer failure's 1s", wait)
 	}
+	if !f.c.createFailed.recorded(uid, f.clock.Now()) {
+		t.Error("an older sync's success undid the newer failure: the next slow start would not begin from one")
+	}
 	finish(apierrors.NewInternalError(errors.New("etcd timeout")))
-	if got := f.c.takeResume(ds, ""); got != 8 {
+	if got, _ := f.c.takeResume(ds, ""); got != 8 {
 		t.Errorf("resume %d after an older sync's failure, want the newer sync's 8", got)
 	}
 }
