@@ -13,7 +13,10 @@ build() { # build BIN MODULE-DIR PACKAGE
   [ -x "$out/$1" ] && return 0
   echo "building $1 into $out (the first build of all six takes ~10 min)" >&2
   tmp=$(mktemp "$out/.$1.XXXXXX") # concurrent builds never share a file
-  (cd "$here/$2" && go build -trimpath -o "$tmp" "$3")
+  # http2legacy: from Go 1.27, golang.org/x/net/http2 wraps net/http's
+  # HTTP/2 and drops names (http2.TrailerPrefix) that the pinned grpc of
+  # etcd uses; the tag keeps x/net's own implementation, as before Go 1.27.
+  (cd "$here/$2" && go build -trimpath -tags=http2legacy -o "$tmp" "$3")
   mv "$tmp" "$out/$1"
 }
 build etcd etcd .
