@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"os/signal"
@@ -248,12 +249,13 @@ func run(ctx context.Context, o options) error {
 	}
 	logger := klog.FromContext(ctx)
 
-	recorder, stopEvents := eventRecorder(ctx, client, o.shadow)
+	gate := prioritylimit.NewGate()
+	recorder, stopEvents := eventRecorder(ctx, client, o.shadow, gate)
 	defer stopEvents()
 	factory := informers.NewSharedInformerFactoryWithOptions(informerClient, 0, informers.WithTransform(controller.Slim))
 	ctrl, err := controller.New(client, factory, recorder, controller.Options{
 		BurstReplicas: o.burstReplicas, Metrics: m, Shadow: o.shadow, StatusInterval: o.statusEvery,
-		ClientBusy: limiter.Short,
+		ClientBusy: limiter.Short, Gate: gate,
 	})
 	if err != nil {
 		return err
@@ -368,17 +370,56 @@ type trimmedCore struct {
 
 func (c trimmedCore) CoreV1() typedcorev1.CoreV1Interface { return c.core }
 
-// eventRecorder records events to the API server; in shadow mode it drops
-// them, since shadow writes nothing.
-func eventRecorder(ctx context.Context, client kubernetes.Interface, shadow bool) (record.EventRecorder, func()) {
+// eventRecorder records events to the API server, after the pod creations
+// under way (see afterCreations); in shadow mode it drops them, since
+// shadow writes nothing.
+func eventRecorder(ctx context.Context, client kubernetes.Interface, shadow bool, creating *prioritylimit.Gate) (record.EventRecorder, func()) {
 	if shadow {
 		return &record.FakeRecorder{}, func() {}
 	}
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
-	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	sink := &typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")}
+	broadcaster.StartRecordingToSink(afterCreations{EventSink: sink, ctx: ctx, creating: creating, maxHold: maxEventHold})
 	// The events the correlator's spam filter would drop are dropped
 	// first, before it spends an aggregation and a JSON patch on each.
 	return eventlimit.New(broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: name})), broadcaster.Shutdown
+}
+
+// afterCreations is an event sink that holds each write while pod
+// creations are under way (the syncs hold creating), for at most maxHold.
+// Events are for people; pods are for nodes. A rollout's SuccessfulCreate
+// events (25 pass the spam filter: creations and patches of the combined
+// event) would otherwise share the API server, and the client's rate
+// limit, with the creations that they report: a quarter more writes in a
+// 100-node rollout. The broadcaster writes one event at a time, so while
+// creations go on for longer, events go out one per maxHold.
+type afterCreations struct {
+	record.EventSink
+	ctx      context.Context
+	creating *prioritylimit.Gate
+	maxHold  time.Duration
+}
+
+// maxEventHold bounds how long an event waits for creations to end.
+const maxEventHold = time.Second
+
+func (s afterCreations) wait() {
+	s.creating.Wait(s.ctx, math.MinInt64, s.maxHold) // any creation holds it
+}
+
+func (s afterCreations) Create(e *v1.Event) (*v1.Event, error) {
+	s.wait()
+	return s.EventSink.Create(e)
+}
+
+func (s afterCreations) Update(e *v1.Event) (*v1.Event, error) {
+	s.wait()
+	return s.EventSink.Update(e)
+}
+
+func (s afterCreations) Patch(e *v1.Event, data []byte) (*v1.Event, error) {
+	s.wait()
+	return s.EventSink.Patch(e, data)
 }
 
 // waitForServer checks that the API server answers and accepts our

@@ -48,6 +48,10 @@ type Options struct {
 	// limit; nil means never. While it is, a status write that only
 	// reports progress waits at least busyStatusInterval (see statusWait).
 	ClientBusy func() bool
+	// Gate is held by the syncs' pod creations while they are under way
+	// (see prioritylimit.Gate); nil gives the controller one of its own.
+	// Sharing it lets other writers, such as events, wait for them.
+	Gate *prioritylimit.Gate
 }
 
 // Controller manages the pods of every apps/v1 DaemonSet in the cluster.
@@ -168,7 +172,10 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 	// DaemonSets are served in order of their pods' priority, so that a new
 	// node gets its CNI and storage daemons before the rest.
 	c.waiting = priorityqueue.New(c.priority)
-	c.gate = prioritylimit.NewGate()
+	c.gate = opts.Gate
+	if c.gate == nil {
+		c.gate = prioritylimit.NewGate()
+	}
 	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(
 		workqueue.DefaultTypedControllerRateLimiter[string](),
 		workqueue.TypedRateLimitingQueueConfig[string]{

@@ -3,16 +3,22 @@ package controller
 import (
 	"context"
 	"fmt"
+	"math"
 	"reflect"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/daemonset-controller/daemonset-controller/pkg/prioritylimit"
 )
 
 // TestQueueServesCriticalDaemonSetsFirst: keys come out of the workqueue
@@ -270,4 +276,28 @@ func newCNI() *appsv1.DaemonSet {
 		ds.Name, ds.UID = "cni", "cni"
 		ds.Spec.Template.Spec.PriorityClassName = "system-node-critical"
 	})
+}
+
+// TestCreationsHoldTheGivenGate: creations hold the gate of Options while
+// under way, so that other writers given it (main's event sink) can wait
+// for them, and release it when they have returned.
+func TestCreationsHoldTheGivenGate(t *testing.T) {
+	gate := prioritylimit.NewGate()
+	f := newFixture(t, Options{Gate: gate})
+	var calls, heldDuring atomic.Int32
+	f.client.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		calls.Add(1)
+		if gate.Top() != math.MinInt64 {
+			heldDuring.Add(1)
+		}
+		return false, nil, nil
+	})
+	f.add(newDaemonSet(), newNode("n0", true), newNode("n1", true))
+	f.mustSync()
+	if calls.Load() != 2 || heldDuring.Load() != 2 {
+		t.Errorf("the gate was held during %d of %d creations, want all of 2", heldDuring.Load(), calls.Load())
+	}
+	if top := gate.Top(); top != math.MinInt64 {
+		t.Errorf("the gate is held at %d after the creations returned", top)
+	}
 }
