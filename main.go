@@ -385,14 +385,15 @@ func eventRecorder(ctx context.Context, client kubernetes.Interface, shadow bool
 	return eventlimit.New(broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: name})), broadcaster.Shutdown
 }
 
-// afterCreations is an event sink that holds each write while pod
-// creations are under way (the syncs hold creating), for at most maxHold.
+// afterCreations is an event sink that holds writes while pod creations
+// are under way (the syncs hold creating), until maxHold after they began.
 // Events are for people; pods are for nodes. A rollout's SuccessfulCreate
 // events (25 pass the spam filter: creations and patches of the combined
 // event) would otherwise share the API server, and the client's rate
 // limit, with the creations that they report: a quarter more writes in a
-// 100-node rollout. The broadcaster writes one event at a time, so while
-// creations go on for longer, events go out one per maxHold.
+// 100-node rollout. The bound is per busy period, not per event: the
+// broadcaster writes one event at a time, and while creations go on for
+// minutes, events held a second each would fall behind and be dropped.
 type afterCreations struct {
 	record.EventSink
 	ctx      context.Context
@@ -400,11 +401,15 @@ type afterCreations struct {
 	maxHold  time.Duration
 }
 
-// maxEventHold bounds how long an event waits for creations to end.
+// maxEventHold bounds how long events wait for creations to end, counted
+// from when the creations began.
 const maxEventHold = time.Second
 
 func (s afterCreations) wait() {
-	s.creating.Wait(s.ctx, math.MinInt64, s.maxHold) // any creation holds it
+	since, busy := s.creating.BusySince()
+	if left := s.maxHold - time.Since(since); busy && left > 0 {
+		s.creating.Wait(s.ctx, math.MinInt64, left) // any creation holds it
+	}
 }
 
 func (s afterCreations) Create(e *v1.Event) (*v1.Event, error) {

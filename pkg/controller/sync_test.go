@@ -1312,7 +1312,7 @@ func TestSyncResumesAfterBurst(t *testing.T) {
 		t.Fatalf("created %d pods, want the burst of 4", n)
 	}
 	f.catchUp()
-	// A failure of long ago would make a fresh slow start begin from one.
+	// With a failure on record, a fresh slow start would begin from one.
 	f.c.createFailed.next("ds-uid", f.clock.Now())
 	// Every creation now fails, so the calls made show how many started
 	// at once: all 4 of the burst, not the 1 of a slow start after a

@@ -19,6 +19,8 @@ import (
 type Gate struct {
 	mu      sync.Mutex
 	held    map[int64]int
+	holds   int
+	since   time.Time     // when holds last went from 0 to 1
 	changed chan struct{} // closed, and replaced, when a hold ends
 }
 
@@ -31,6 +33,9 @@ func NewGate() *Gate {
 func (g *Gate) Hold(p int64) (release func()) {
 	g.mu.Lock()
 	g.held[p]++
+	if g.holds++; g.holds == 1 {
+		g.since = time.Now()
+	}
 	g.mu.Unlock()
 	var once sync.Once
 	return func() {
@@ -40,6 +45,7 @@ func (g *Gate) Hold(p int64) (release func()) {
 			if g.held[p]--; g.held[p] == 0 {
 				delete(g.held, p)
 			}
+			g.holds--
 			close(g.changed)
 			g.changed = make(chan struct{})
 		})
@@ -55,6 +61,14 @@ func (g *Gate) Top() int64 {
 		top = max(top, q)
 	}
 	return top
+}
+
+// BusySince returns when the gate was last taken by work while it was
+// free, if any work holds it now.
+func (g *Gate) BusySince() (since time.Time, busy bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.since, g.holds > 0
 }
 
 // Wait blocks while work of priority above p is under way, at most for

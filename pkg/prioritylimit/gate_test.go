@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -71,4 +72,33 @@ func TestGateTop(t *testing.T) {
 		t.Errorf("Top after the 9 ended = %d, want 5", got)
 	}
 	a()
+}
+
+// TestGateBusySince: the gate is busy from the first hold taken while it
+// was free until the last one ends, whatever holds come and go between.
+func TestGateBusySince(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := NewGate()
+		if _, busy := g.BusySince(); busy {
+			t.Fatal("a new gate is busy")
+		}
+		began := time.Now()
+		first := g.Hold(0)
+		time.Sleep(time.Second)
+		second := g.Hold(1000)
+		first()
+		if since, busy := g.BusySince(); !busy || !since.Equal(began) {
+			t.Errorf("BusySince = %v, %t; want %v, true: the second hold came while the first was under way", since, busy, began)
+		}
+		second()
+		if _, busy := g.BusySince(); busy {
+			t.Error("busy after every hold ended")
+		}
+		time.Sleep(time.Second)
+		again := time.Now()
+		defer g.Hold(-5)()
+		if since, busy := g.BusySince(); !busy || !since.Equal(again) {
+			t.Errorf("BusySince = %v, %t; want %v, true: a new busy period", since, busy, again)
+		}
+	})
 }
