@@ -131,21 +131,19 @@ func (c *Controller) confirmLost(ctx context.Context, lost []*v1.Pod) ([]*v1.Pod
 	return out, nil
 }
 
-// createPods creates a pod on each node with a slow start: at first
-// startWindow creations are in flight (one after creations of the
-// DaemonSet failed). A success shows that the template, the namespace and
-// admission accept the DaemonSet's pods, so the window opens to
-// provenWindow; from then on each success lets one more start, so the
+// createPods creates a pod on each node with a slow start: at first one
+// creation is in flight. Its success shows that the template, the
+// namespace and admission accept the DaemonSet's pods, so the window opens
+// to provenWindow; from then on each success lets one more start, so the
 // number in flight doubles every round trip, as in upstream's batches of
 // 1, 2, 4, ..., but without waiting for the slowest call of a batch before
 // the next begins. When creations fail (quota, admission, a bad template)
 // the first failure stops the rest: no more calls fail than had succeeded
-// before, plus the window, instead of hundreds of failing calls and
+// before, plus provenWindow, instead of hundreds of failing calls and
 // events. A failure also puts the DaemonSet's next creations off (1 s,
-// doubling while nothing gets through, to 5 min), which then start from
-// one; a success ends the backoff. A creating sync soon after, of the same
-// template, resumes the slow start where this one ended (with the window
-// its successes opened).
+// doubling while nothing gets through, to 5 min); a success ends the
+// backoff. A creating sync soon after, of the same template, resumes the
+// slow start where this one ended (with the window its successes opened).
 //
 // When more creations wait for the next sync (cut by --burst-replicas), it
 // need not wait for this one's slowest calls: once all of this sync's
@@ -164,7 +162,7 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 	k := key(ds)
 	priority := prioritylimit.Priority(ctx)
 	cs := &creations{results: make(chan error, len(nodes)), release: c.gate.Hold(priority), began: c.opts.Now()}
-	first, resumed := c.takeResume(ds, hash)
+	first := c.takeResume(ds, hash)
 	window := first
 	started := 0
 	renewed := c.renewed(k)
@@ -213,12 +211,6 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 		default:
 			window = max(window+1, provenWindow)
 		}
-	}
-	if !resumed && cs.created == 0 {
-		// Nothing has proven the template yet, so a sync before this
-		// one's answers (renewed by each joining node) starts one
-		// creation, not another window; a success raises it.
-		window = 1
 	}
 	c.stopCreating(ctx, ds, cs, stop, resumeAt{uid: ds.UID, hash: hash, batch: window}, len(nodes)-started)
 	if cs.inFlight > 0 { // only when the loop left them: it drains otherwise
@@ -281,7 +273,6 @@ type creations struct {
 	inFlight int
 	created  int
 	errs     []error
-	failed   bool   // any creation failed, errs or not
 	release  func() // the gate's hold
 	// began is when the sync started them, and resume the window it left
 	// for the next sync: a background finish must not undo what a newer
@@ -308,7 +299,6 @@ func (cs *creations) wait(renewed <-chan struct{}, tick <-chan time.Time) string
 		}
 	}
 	cs.inFlight--
-	cs.failed = cs.failed || err != nil
 	switch {
 	case errors.Is(err, errNamespaceTerminating):
 		return "slow_start" // every other creation fails the same way
@@ -332,11 +322,6 @@ func (c *Controller) finishCreations(ds *appsv1.DaemonSet, cs *creations) error 
 	if cs.created > 0 {
 		c.createBackoff.resetUnlessSince(string(ds.UID), cs.began)
 	}
-	if cs.failed {
-		c.createFailed.next(string(ds.UID), c.opts.Now())
-	} else if cs.created > 0 {
-		c.createFailed.resetUnlessSince(string(ds.UID), cs.began)
-	}
 	if slices.ContainsFunc(cs.errs, refused) {
 		c.createBackoff.next(string(ds.UID), c.opts.Now())
 	}
@@ -359,11 +344,10 @@ func (c *Controller) finishCreations(ds *appsv1.DaemonSet, cs *creations) error 
 // raiseResume raises the window a sync of ds's template left below
 // provenWindow, as a creation of that template has now succeeded: when
 // nodes join in a burst, each sync is renewed before its first answer,
-// and would otherwise leave the next one the window it began with (one,
-// after a failure), a pod per sync. (The next sync may already have taken
-// the window; then there is nothing to raise. A newer sync's failure may
-// race with this and find its window raised: the next sync then starts at
-// most startWindow creations.)
+// and would otherwise leave the next one a window of 1, a pod per sync.
+// (The next sync may already have taken the window; then there is nothing
+// to raise. A newer sync's failure may race with this and find its window
+// raised: the next sync then starts at most resumeMaxBatch creations.)
 func (c *Controller) raiseResume(ds *appsv1.DaemonSet, hash string) {
 	k := key(ds)
 	for {
@@ -437,37 +421,29 @@ var createTimeout = expectations.DefaultTTL - time.Minute
 // first 30 pods.
 const provenWindow = 64
 
-// startWindow is the most creations a sync starts before any has
-// answered: a new template's first, or a resumed slow start's. Its
-// failures cost little (at most this many refused calls and events, then
-// the backoff, whose retries start from one), and it keeps a 2-core API
-// server busy through the first round trip, which with one creation in
-// flight cost a 100-node rollout at raised limits about 12 ms of its
-// 150. Small, since a sync not held by the gate starts all of it before
-// it may yield to a more urgent DaemonSet.
-const startWindow = 16
-
-// resumeWithin is how soon a creating sync resumes the last one's window:
-// the API server may have begun refusing (a quota another DaemonSet used
-// up) since.
-const resumeWithin = 30 * time.Second
+// Limits on resuming: only soon after, and at a window whose failure
+// costs little, since the API server may have begun refusing (a quota
+// another DaemonSet used up) since; and small, since a resumed sync not
+// held by the gate starts all of it before it may yield to a more urgent
+// DaemonSet.
+const (
+	resumeWithin   = 30 * time.Second
+	resumeMaxBatch = 16
+)
 
 // takeResume returns how many creations a DaemonSet's slow start begins
-// with, and whether that resumes its last creating sync's window (of the
-// same template, moments ago). Otherwise it is startWindow, or 1 while
-// creations of the DaemonSet have failed lately (see createFailed).
-func (c *Controller) takeResume(ds *appsv1.DaemonSet, hash string) (batch int, resumed bool) {
+// with: 1, unless its last creating sync, of the same template, was
+// moments ago.
+func (c *Controller) takeResume(ds *appsv1.DaemonSet, hash string) int {
 	v, ok := c.resume.LoadAndDelete(key(ds))
-	if ok {
-		r := v.(resumeAt)
-		if r.uid == ds.UID && r.hash == hash && c.opts.Now().Sub(r.at) <= resumeWithin {
-			return min(r.batch, startWindow), true
-		}
+	if !ok {
+		return 1
 	}
-	if c.createFailed.recorded(string(ds.UID), c.opts.Now()) {
-		return 1, false
+	r := v.(resumeAt)
+	if r.uid != ds.UID || r.hash != hash || c.opts.Now().Sub(r.at) > resumeWithin {
+		return 1
 	}
-	return startWindow, false
+	return min(r.batch, resumeMaxBatch)
 }
 
 // refused reports whether the API server refused a creation on its merits

@@ -61,15 +61,6 @@ func (b *backoff) resetUnlessSince(key string, since time.Time) {
 	delete(b.entries, key)
 }
 
-// recorded reports whether key has an attempt recorded at now: neither
-// reset since nor quiet for longer than twice max.
-func (b *backoff) recorded(key string, now time.Time) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	e, ok := b.entries[key]
-	return ok && now.Sub(e.last) <= 2*b.max
-}
-
 // gc forgets keys quiet for longer than twice max.
 func (b *backoff) gc(now time.Time) {
 	b.mu.Lock()

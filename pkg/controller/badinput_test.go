@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -43,8 +42,8 @@ func TestSyncCreationBackoff(t *testing.T) {
 	if err := f.sync(); err == nil {
 		t.Fatal("a refused creation: want a sync error")
 	}
-	if n := attempts(); n != 3 {
-		t.Fatalf("%d creations tried, want 3 (the first window, startWindow, holds them all)", n)
+	if n := attempts(); n != 1 {
+		t.Fatalf("%d creations tried, want 1 (slow start)", n)
 	}
 	// Events bring the DaemonSet back at once: nothing is tried, and the
 	// status is written all the same.
@@ -68,7 +67,7 @@ func TestSyncCreationBackoff(t *testing.T) {
 			t.Fatal("want a sync error")
 		}
 		if n := attempts(); n != 1 {
-			t.Fatalf("%d creations tried once the backoff passed, want 1: after a failure one proves the template", n)
+			t.Fatalf("%d creations tried once the backoff passed, want 1", n)
 		}
 		f.clock.Advance(delay - time.Millisecond)
 		f.mustSync()
@@ -84,9 +83,6 @@ func TestSyncCreationBackoff(t *testing.T) {
 	f.mustSync()
 	if n := attempts(); n != 3 {
 		t.Fatalf("%d creations once allowed, want 3", n)
-	}
-	if f.c.createFailed.recorded(string(ds.UID), f.clock.Now()) {
-		t.Error("the DaemonSet's next creations would start from one after this success")
 	}
 	if wait := f.c.createBackoff.wait(string(ds.UID), f.clock.Now()); wait != 0 {
 		t.Errorf("backoff %v left after creations got through, want none", wait)
@@ -112,8 +108,8 @@ func TestSyncCreationBackoff(t *testing.T) {
 
 // TestSyncNamespaceTerminating: in a namespace being deleted nothing can
 // be created, a revision (which the namespace controller deletes early) no
-// more than a pod. The sync is not a failure: it tries its first window of
-// pods and stops, records no backoff, and writes the status.
+// more than a pod. The sync is not a failure: it tries one pod and stops,
+// records no backoff, and writes the status.
 func TestSyncNamespaceTerminating(t *testing.T) {
 	f := newFixture(t, Options{})
 	f.client.PrependReactor("create", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
@@ -124,32 +120,23 @@ func TestSyncNamespaceTerminating(t *testing.T) {
 		return true, nil, err
 	})
 	ds := newDaemonSet()
-	f.add(ds)
-	for i := range startWindow + 4 {
-		f.add(newNode(fmt.Sprintf("n%d", i), true))
-	}
+	f.add(ds, newNode("n0", true), newNode("n1", true), newNode("n2", true))
 
 	f.mustSync()
 
 	if n := len(f.actions("create", "controllerrevisions")); n != 1 {
 		t.Errorf("%d revision creations, want 1", n)
 	}
-	if n := len(f.actions("create", "pods")); n != startWindow {
-		t.Errorf("%d pod creations tried, want %d (the first window): the rest would be refused the same way", n, startWindow)
+	if n := len(f.actions("create", "pods")); n != 1 {
+		t.Errorf("%d pod creations tried, want 1: the rest would be refused the same way", n)
 	}
-	want := appsv1.DaemonSetStatus{ObservedGeneration: 1, DesiredNumberScheduled: startWindow + 4, NumberUnavailable: startWindow + 4}
+	want := appsv1.DaemonSetStatus{ObservedGeneration: 1, DesiredNumberScheduled: 3, NumberUnavailable: 3}
 	if st := f.apiDaemonSet().Status; st.DesiredNumberScheduled != want.DesiredNumberScheduled ||
 		st.CurrentNumberScheduled != 0 || st.NumberUnavailable != want.NumberUnavailable || st.ObservedGeneration != 1 {
 		t.Errorf("status = %+v, want %+v", st, want)
 	}
 	if ev := f.events(); len(ev) > 0 {
 		t.Errorf("events %v: the namespace refuses them", ev)
-	}
-	// Nothing puts the next sync off, but it proves the template with one.
-	f.client.ClearActions()
-	f.mustSync()
-	if n := len(f.actions("create", "pods")); n != 1 {
-		t.Errorf("%d pod creations tried by the next sync, want 1", n)
 	}
 	if wait := f.c.createBackoff.wait(string(ds.UID), f.clock.Now()); wait != 0 {
 		t.Errorf("backoff %v: a terminating namespace is not a failure", wait)

@@ -91,11 +91,6 @@ type Controller struct {
 	// createBackoff spaces out pod creations per DaemonSet after the API
 	// server refused one (quota, admission), however many events come.
 	createBackoff *backoff
-	// createFailed remembers, by DaemonSet UID, creations that failed in
-	// any way, until one succeeds or none has failed for 10 min: its next
-	// sync proves its template with one creation (see takeResume). Its
-	// delays are not used.
-	createFailed *backoff
 	// inflight maps the keys being synced to when their sync started.
 	inflight sync.Map
 	// statusWritten maps a DaemonSet key to the status last written for it.
@@ -164,7 +159,6 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 		metrics:       opts.Metrics,
 		failedBackoff: newBackoff(time.Second, 15*time.Minute),
 		createBackoff: newBackoff(time.Second, 5*time.Minute),
-		createFailed:  newBackoff(5*time.Minute, 5*time.Minute),
 	}
 	if opts.Shadow {
 		c.shadow = newShadowPlans(opts.Metrics)
@@ -354,7 +348,6 @@ func (c *Controller) nodeWorker(ctx context.Context) {
 func (c *Controller) gcBackoff(context.Context) {
 	c.failedBackoff.gc(c.opts.Now())
 	c.createBackoff.gc(c.opts.Now())
-	c.createFailed.gc(c.opts.Now())
 }
 
 func (c *Controller) enqueue(obj interface{}) {

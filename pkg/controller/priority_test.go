@@ -59,21 +59,21 @@ func TestSyncYieldsToMoreUrgentDaemonSet(t *testing.T) {
 	logs := newDaemonSet()
 	cni := newCNI()
 	f.add(logs, cni)
-	nodes := 2*startWindow + 4
+	nodes := resumeMaxBatch + 4
 	for i := range nodes {
 		f.add(newNode(fmt.Sprintf("n%d", i), true))
 	}
 	f.c.queue.Add(ns + "/cni") // waits for a worker
 
 	f.mustSync() // logs, at priority 0
-	if n := len(f.createdPods()); n != startWindow {
-		t.Fatalf("created %d pods before yielding, want %d (the first slow-start batch)", n, startWindow)
+	if n := len(f.createdPods()); n != 1 {
+		t.Fatalf("created %d pods before yielding, want 1 (the first slow-start batch)", n)
 	}
-	if c, _ := f.pending(); c != startWindow {
-		t.Errorf("expecting %d creations, want %d (the skipped ones are not expected)", c, startWindow)
+	if c, _ := f.pending(); c != 1 {
+		t.Errorf("expecting %d creations, want 1 (the skipped ones are not expected)", c)
 	}
-	if got := testutil.ToFloat64(f.c.metrics.Throttled.WithLabelValues("yield")); got != float64(nodes-startWindow) {
-		t.Errorf("yield counter %v, want %d", got, nodes-startWindow)
+	if got := testutil.ToFloat64(f.c.metrics.Throttled.WithLabelValues("yield")); got != float64(nodes-1) {
+		t.Errorf("yield counter %v, want %d", got, nodes-1)
 	}
 	if n := len(f.actions("update", "daemonsets/status")); n != 0 {
 		t.Errorf("the yielding sync wrote status %d times; that is left to its next sync", n)
@@ -89,16 +89,13 @@ func TestSyncYieldsToMoreUrgentDaemonSet(t *testing.T) {
 		t.Fatalf("queue order %v, want %v", order, want)
 	}
 	// The next sync resumes slow start where the yield left it (the
-	// window the first successes opened, capped), not at 1: everything so
-	// far succeeded.
-	if v, ok := f.c.resume.Load(dsKey); !ok || v.(resumeAt).batch < startWindow {
-		t.Errorf("the yield left %v to resume, want a window of at least %d", v, startWindow)
-	}
+	// window the first success opened), not at 1: everything so far
+	// succeeded.
 	f.catchUp()
 	f.c.queue.Add(ns + "/cni") // urgent again
 	f.mustSync()
-	if n := len(f.createdPods()); n != startWindow {
-		t.Errorf("created %d pods before yielding again, want %d (slow start resumed at its window)", n, startWindow)
+	if n := len(f.createdPods()); n != resumeMaxBatch {
+		t.Errorf("created %d pods before yielding again, want %d (slow start resumed at its window)", n, resumeMaxBatch)
 	}
 	for f.c.queue.Len() > 0 {
 		k, _ := f.c.queue.Get()
@@ -106,8 +103,8 @@ func TestSyncYieldsToMoreUrgentDaemonSet(t *testing.T) {
 	}
 	f.catchUp()
 	f.mustSync() // nothing more urgent waits now
-	if n := len(f.createdPods()); n != nodes-2*startWindow {
-		t.Errorf("created %d pods on the last sync, want the %d left", n, nodes-2*startWindow)
+	if n := len(f.createdPods()); n != nodes-1-resumeMaxBatch {
+		t.Errorf("created %d pods on the last sync, want the %d left", n, nodes-1-resumeMaxBatch)
 	}
 }
 
@@ -131,53 +128,32 @@ func TestSyncInBackoffStillWritesStatus(t *testing.T) {
 }
 
 // TestTakeResume: a resumed slow start is for the same DaemonSet, soon
-// after its yield, once, and at a bounded batch; otherwise a slow start
-// begins with startWindow creations, or one while the DaemonSet's
-// creations have failed lately.
+// after its yield, once, and at a bounded batch.
 func TestTakeResume(t *testing.T) {
 	f := newFixture(t, Options{})
 	ds := newDaemonSet()
 	tests := []struct {
 		name string
 		r    resumeAt
-		// failedAgo: the DaemonSet's creations failed this long ago, and
-		// none has succeeded since; 0: none failed.
-		failedAgo   time.Duration
-		want        int
-		wantResumed bool
-		// wantAfter is the batch when taken a second time, with nothing
-		// left to resume.
-		wantAfter int
+		want int
 	}{
-		{"just yielded", resumeAt{uid: ds.UID, hash: "h1", batch: 8, at: f.clock.Now()}, 0, 8, true, startWindow},
-		{"capped", resumeAt{uid: ds.UID, hash: "h1", batch: 128, at: f.clock.Now()}, 0, startWindow, true, startWindow},
-		{"too long ago", resumeAt{uid: ds.UID, hash: "h1", batch: 8, at: f.clock.Now().Add(-resumeWithin - time.Second)}, 0, startWindow, false, startWindow},
-		{"another DaemonSet of that name", resumeAt{uid: "old-uid", hash: "h1", batch: 8, at: f.clock.Now()}, 0, startWindow, false, startWindow},
-		{"another template", resumeAt{uid: ds.UID, hash: "h0", batch: 8, at: f.clock.Now()}, 0, startWindow, false, startWindow},
-		{"nothing stored", resumeAt{}, 0, startWindow, false, startWindow},
-		{"creations failed", resumeAt{}, time.Second, 1, false, 1},
-		{"creations failed, a resume too long ago", resumeAt{uid: ds.UID, hash: "h1", batch: 8, at: f.clock.Now().Add(-resumeWithin - time.Second)}, time.Second, 1, false, 1},
-		// A resume left after the failure (a later sync's success
-		// opened it) wins.
-		{"creations failed, then a sync resumable", resumeAt{uid: ds.UID, hash: "h1", batch: 8, at: f.clock.Now()}, time.Second, 8, true, 1},
-		{"creations failed over 10 min ago", resumeAt{}, 10*time.Minute + time.Second, startWindow, false, startWindow},
+		{"just yielded", resumeAt{uid: ds.UID, hash: "h1", batch: 8, at: f.clock.Now()}, 8},
+		{"capped", resumeAt{uid: ds.UID, hash: "h1", batch: 128, at: f.clock.Now()}, resumeMaxBatch},
+		{"too long ago", resumeAt{uid: ds.UID, hash: "h1", batch: 8, at: f.clock.Now().Add(-resumeWithin - time.Second)}, 1},
+		{"another DaemonSet of that name", resumeAt{uid: "old-uid", hash: "h1", batch: 8, at: f.clock.Now()}, 1},
+		{"another template", resumeAt{uid: ds.UID, hash: "h0", batch: 8, at: f.clock.Now()}, 1},
 	}
 	for _, tt := range tests {
-		c := f.c
-		c.resume.Delete(dsKey)
-		c.createFailed.resetUnlessSince(string(ds.UID), time.Time{})
-		if tt.r != (resumeAt{}) {
-			c.resume.Store(dsKey, tt.r)
+		f.c.resume.Store(dsKey, tt.r)
+		if got := f.c.takeResume(ds, "h1"); got != tt.want {
+			t.Errorf("%s: first batch %d, want %d", tt.name, got, tt.want)
 		}
-		if tt.failedAgo > 0 {
-			c.createFailed.next(string(ds.UID), f.clock.Now().Add(-tt.failedAgo))
+		if got := f.c.takeResume(ds, "h1"); got != 1 {
+			t.Errorf("%s: taken twice: %d, want 1 the second time", tt.name, got)
 		}
-		if got, resumed := c.takeResume(ds, "h1"); got != tt.want || resumed != tt.wantResumed {
-			t.Errorf("%s: first batch %d (resumed: %t), want %d (%t)", tt.name, got, resumed, tt.want, tt.wantResumed)
-		}
-		if got, resumed := c.takeResume(ds, "h1"); got != tt.wantAfter || resumed {
-			t.Errorf("%s: taken twice: %d (resumed: %t), want %d, not resumed", tt.name, got, resumed, tt.wantAfter)
-		}
+	}
+	if got := f.c.takeResume(ds, "h1"); got != 1 {
+		t.Errorf("nothing stored: first batch %d, want 1", got)
 	}
 }
 

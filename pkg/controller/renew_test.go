@@ -60,8 +60,8 @@ func TestNodeNeedingAPodRenewsTheSync(t *testing.T) {
 }
 
 // TestSyncResumesAfterAnyCreatingSync: a sync soon after one that created
-// pods starts its creations at the window that one opened: the template
-// is proven. A new template, after creations that failed, starts from 1.
+// pods starts its creations at the window that one opened, not at 1: the
+// template is proven. A new template starts from 1 again.
 func TestSyncResumesAfterAnyCreatingSync(t *testing.T) {
 	f := newFixture(t, Options{})
 	ds := newDaemonSet()
@@ -77,11 +77,8 @@ func TestSyncResumesAfterAnyCreatingSync(t *testing.T) {
 	})
 	f.client.ClearActions()
 	_ = f.sync()
-	if n := len(f.actions("create", "pods")); n != startWindow {
-		t.Errorf("%d creations started at once after a successful sync, want %d", n, startWindow)
-	}
-	if _, resumed := f.c.takeResume(ds, f.createdPods()[0].Labels[appsv1.DefaultDaemonSetUniqueLabelKey]); resumed {
-		t.Error("failed creations left a window to resume")
+	if n := len(f.actions("create", "pods")); n != resumeMaxBatch {
+		t.Errorf("%d creations started at once after a successful sync, want %d", n, resumeMaxBatch)
 	}
 
 	f.c.resume.Store(dsKey, resumeAt{uid: ds.UID, hash: "an-older-template", batch: provenWindow, at: f.clock.Now()})
@@ -89,46 +86,6 @@ func TestSyncResumesAfterAnyCreatingSync(t *testing.T) {
 	_ = f.sync()
 	if n := len(f.actions("create", "pods")); n != 1 {
 		t.Errorf("%d creations started at once for a template not yet proven, want 1", n)
-	}
-}
-
-// TestRenewalBeforeAnyAnswerLeavesOne: a new DaemonSet's sync renewed
-// before any of its first creations answered has proven nothing, so the
-// next sync starts one creation, not another window (a node joining at a
-// time would otherwise cost a window of refused calls each). Once those
-// creations succeed, the window is raised.
-func TestRenewalBeforeAnyAnswerLeavesOne(t *testing.T) {
-	f := newFixture(t, Options{})
-	ds := newDaemonSet()
-	f.add(ds, newNode("n0", true), newNode("n1", true))
-	began, release := make(chan struct{}), make(chan struct{})
-	var calls atomic.Int32
-	f.c.client = hangingCreates{Interface: f.c.client, hang: func(ctx context.Context) {
-		if calls.Add(1) == 2 { // both are in flight
-			close(began)
-		}
-		select {
-		case <-release:
-		case <-ctx.Done():
-		}
-	}}
-	var once sync.Once
-	free := func() { once.Do(func() { close(release) }) }
-	defer func() { free(); f.c.tails.Wait() }()
-	if err := syncRenewedWhile(t, f, began, "its first creations"); err != nil {
-		t.Fatalf("renewed sync: %v", err)
-	}
-	v, ok := f.c.resume.Load(dsKey)
-	if !ok {
-		t.Fatal("the renewed sync left no window to resume")
-	}
-	if r := v.(resumeAt); r.batch != 1 {
-		t.Errorf("the renewed sync left a window of %d before any answer, want 1", r.batch)
-	}
-	free()
-	f.c.tails.Wait()
-	if got, resumed := f.c.takeResume(ds, v.(resumeAt).hash); got != startWindow || !resumed {
-		t.Errorf("after the creations succeeded: resume %d (resumed: %t), want %d", got, resumed, startWindow)
 	}
 }
 
@@ -152,18 +109,18 @@ func TestFinishCreationsRaisesTheResume(t *testing.T) {
 		}
 	}
 	finish(nil)
-	if got, _ := f.c.takeResume(ds, "h"); got != startWindow {
-		t.Errorf("resume %d after the left creation succeeded, want %d", got, startWindow)
+	if got := f.c.takeResume(ds, "h"); got != resumeMaxBatch {
+		t.Errorf("resume %d after the left creation succeeded, want %d", got, resumeMaxBatch)
 	}
 	// A newer sync, also left before any answer, is raised too: the
 	// template is proven.
 	finish(&resumeAt{uid: ds.UID, hash: "h", batch: 2, at: f.clock.Now().Add(time.Second)})
-	if got, _ := f.c.takeResume(ds, "h"); got != startWindow {
-		t.Errorf("resume %d of a newer sync of the same template, want %d", got, startWindow)
+	if got := f.c.takeResume(ds, "h"); got != resumeMaxBatch {
+		t.Errorf("resume %d of a newer sync of the same template, want %d", got, resumeMaxBatch)
 	}
 	// One of a new template is not: that template is not proven.
 	finish(&resumeAt{uid: ds.UID, hash: "h2", batch: 1, at: f.clock.Now()})
-	if got, _ := f.c.takeResume(ds, "h2"); got != 1 {
+	if got := f.c.takeResume(ds, "h2"); got != 1 {
 		t.Errorf("resume %d of a new template, want 1", got)
 	}
 }
@@ -251,7 +208,7 @@ func TestFailedCreationsDropARaisedResume(t *testing.T) {
 	f.c.raiseResume(ds, "h") // an older sync's creation succeeded
 	cs.results <- errQuota
 	_ = f.c.finishCreations(ds, cs)
-	if got, _ := f.c.takeResume(ds, "h"); got != 1 {
+	if got := f.c.takeResume(ds, "h"); got != 1 {
 		t.Errorf("resume %d after the sync's own creation failed, want 1", got)
 	}
 }

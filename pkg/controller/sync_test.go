@@ -1017,17 +1017,14 @@ func TestSyncCreateOutcomeUnknown(t *testing.T) {
 	}
 }
 
-// TestSyncSlowStart: startWindow creations in flight at first (one after
-// the DaemonSet's last creations failed); once one succeeds, provenWindow,
-// and one more for each further success; after the first failure nothing
-// new starts, so at most as many calls fail as there were successes plus
-// the window.
+// TestSyncSlowStart: one creation in flight at first; once it succeeds,
+// provenWindow, and one more for each further success; after the first
+// failure nothing new starts, so at most as many calls fail as there were
+// successes plus provenWindow.
 func TestSyncSlowStart(t *testing.T) {
 	tests := []struct {
-		name string
-		// lastFailed: the DaemonSet's last creations failed.
-		lastFailed bool
-		nodes      int
+		name  string
+		nodes int
 		// failFrom is the first create call (1-based) that fails; every
 		// later one fails too, like an exhausted quota.
 		failFrom    int32
@@ -1037,15 +1034,12 @@ func TestSyncSlowStart(t *testing.T) {
 		// on which calls return first).
 		minAttempts, maxAttempts int
 	}{
-		{"all succeed", false, 10, 1000, 10, 10, 10},
-		{"all fail: only the first window is tried", false, 2 * provenWindow, 1, 0, startWindow, startWindow},
-		// The first window succeeds, so the window opens; the rest fail.
-		{"calls past the first window fail", false, 2 * provenWindow, startWindow + 1, startWindow, startWindow + 1, 2 * provenWindow},
-		{"after a failure, the first fails: nothing more is tried", true, 2 * provenWindow, 1, 0, 1, 1},
+		{"all succeed", 10, 1000, 10, 10, 10},
+		{"first fails: nothing more is tried", 2 * provenWindow, 1, 0, 1, 1},
 		// The first succeeds, so provenWindow start at once, and all fail.
-		{"after a failure, the second call fails", true, 2 * provenWindow, 2, 1, 1 + provenWindow, 1 + provenWindow},
+		{"second call fails", 2 * provenWindow, 2, 1, 1 + provenWindow, 1 + provenWindow},
 		// provenWindow+9 succeed; more may be in flight when the next fails.
-		{"after a failure, a call past the window fails", true, 2 * provenWindow, provenWindow + 10, provenWindow + 9, provenWindow + 10, 2 * provenWindow},
+		{"a call past the window fails", 2 * provenWindow, provenWindow + 10, provenWindow + 9, provenWindow + 10, 2 * provenWindow},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1059,9 +1053,6 @@ func TestSyncSlowStart(t *testing.T) {
 			})
 			ds := newDaemonSet()
 			f.add(ds)
-			if tt.lastFailed {
-				f.c.createFailed.next(string(ds.UID), f.clock.Now())
-			}
 			for i := range tt.nodes {
 				f.add(newNode(fmt.Sprintf("n%d", i), true))
 			}
@@ -1312,11 +1303,8 @@ func TestSyncResumesAfterBurst(t *testing.T) {
 		t.Fatalf("created %d pods, want the burst of 4", n)
 	}
 	f.catchUp()
-	// With a failure on record, a fresh slow start would begin from one.
-	f.c.createFailed.next("ds-uid", f.clock.Now())
 	// Every creation now fails, so the calls made show how many started
-	// at once: all 4 of the burst, not the 1 of a slow start after a
-	// failure.
+	// at once: all 4 of the burst, not the 1 of a fresh slow start.
 	f.client.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "", errQuota)
 	})
@@ -1340,7 +1328,7 @@ func TestSyncResumesAfterBurst(t *testing.T) {
 		t.Error("the background failure is not kept for the next sync to report")
 	}
 	hash := f.createdPods()[0].Labels[appsv1.DefaultDaemonSetUniqueLabelKey]
-	if got, _ := f.c.takeResume(newDaemonSet(), hash); got != 1 {
+	if got := f.c.takeResume(newDaemonSet(), hash); got != 1 {
 		t.Errorf("a failed sync left a resume of %d", got)
 	}
 }
@@ -1527,7 +1515,6 @@ func TestFinishCreationsKeepsNewerState(t *testing.T) {
 		f.clock.Advance(time.Second)
 		// A newer sync fails and leaves its own window while these are in flight.
 		f.c.createBackoff.next(uid, f.clock.Now())
-		f.c.createFailed.next(uid, f.clock.Now())
 		f.c.resume.Store(dsKey, resumeAt{uid: ds.UID, batch: 8, at: f.clock.Now()})
 		for _, err := range results {
 			cs.inFlight++
@@ -1540,11 +1527,8 @@ func TestFinishCreationsKeepsNewerState(t *testing.T) {
 	if wait := f.c.createBackoff.wait(uid, f.clock.Now()); wait != time.Second {
 		t.Errorf("backoff %v after an older sync's success, want the newer failure's 1s", wait)
 	}
-	if !f.c.createFailed.recorded(uid, f.clock.Now()) {
-		t.Error("an older sync's success undid the newer failure: the next slow start would not begin from one")
-	}
 	finish(apierrors.NewInternalError(errors.New("etcd timeout")))
-	if got, _ := f.c.takeResume(ds, ""); got != 8 {
+	if got := f.c.takeResume(ds, ""); got != 8 {
 		t.Errorf("resume %d after an older sync's failure, want the newer sync's 8", got)
 	}
 }
@@ -1574,11 +1558,11 @@ func TestSyncStopsCreatingForADeletedDaemonSet(t *testing.T) {
 	f := newFixture(t, Options{})
 	ds := newDaemonSet()
 	f.add(ds)
-	for i := range startWindow + 10 {
+	for i := range 10 {
 		f.add(newNode(fmt.Sprintf("n%d", i), true))
 	}
 	// The DaemonSet leaves the cache as its first creation is answered,
-	// before the slow start lets more than its first window go.
+	// before the slow start lets a second one go.
 	var calls atomic.Int32
 	f.client.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
 		if calls.Add(1) == 1 {
@@ -1589,7 +1573,7 @@ func TestSyncStopsCreatingForADeletedDaemonSet(t *testing.T) {
 		return false, nil, nil
 	})
 	_ = f.sync()
-	if n := len(f.createdPods()); n < 1 || n > startWindow {
-		t.Errorf("%d pods created for a deleted DaemonSet, want only the first window's (at most %d)", n, startWindow)
+	if n := len(f.createdPods()); n != 1 {
+		t.Errorf("%d pods created for a deleted DaemonSet, want only the first", n)
 	}
 }
