@@ -19,8 +19,7 @@ import (
 type Gate struct {
 	mu      sync.Mutex
 	held    map[int64]int
-	holds   int
-	since   time.Time     // when holds last went from 0 to 1
+	since   time.Time     // when the last hold was taken while none was
 	changed chan struct{} // closed, and replaced, when a hold ends
 }
 
@@ -32,10 +31,10 @@ func NewGate() *Gate {
 // Hold marks work at priority p as under way until release is called.
 func (g *Gate) Hold(p int64) (release func()) {
 	g.mu.Lock()
-	g.held[p]++
-	if g.holds++; g.holds == 1 {
+	if len(g.held) == 0 {
 		g.since = time.Now()
 	}
+	g.held[p]++
 	g.mu.Unlock()
 	var once sync.Once
 	return func() {
@@ -45,7 +44,6 @@ func (g *Gate) Hold(p int64) (release func()) {
 			if g.held[p]--; g.held[p] == 0 {
 				delete(g.held, p)
 			}
-			g.holds--
 			close(g.changed)
 			g.changed = make(chan struct{})
 		})
@@ -68,7 +66,7 @@ func (g *Gate) Top() int64 {
 func (g *Gate) BusySince() (since time.Time, busy bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.since, g.holds > 0
+	return g.since, len(g.held) > 0
 }
 
 // Wait blocks while work of priority above p is under way, at most for
