@@ -408,7 +408,9 @@ const maxEventHold = time.Second
 func (s afterCreations) wait() {
 	since, busy := s.creating.BusySince()
 	if left := s.maxHold - time.Since(since); busy && left > 0 {
-		s.creating.Wait(s.ctx, math.MinInt64, left) // any creation holds it
+		ctx, cancel := context.WithTimeout(s.ctx, left)
+		defer cancel()
+		s.creating.Wait(ctx, math.MinInt64, nil) // any creation holds it
 	}
 }
 

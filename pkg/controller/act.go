@@ -166,8 +166,6 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 	window := first
 	started := 0
 	renewed := c.renewed(k)
-	ticker := time.NewTicker(100 * time.Millisecond)
-	defer ticker.Stop()
 	// Why no more creations start: "slow_start", "yield", "renewed" or "canceled".
 	stop := ""
 	// leave: the rest of this sync's creations are for a later sync (more
@@ -190,22 +188,24 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 		if cs.inFlight == 0 || leave() {
 			break
 		}
-		// Only a sync still creating gives way, to a renewal or, looked at
-		// every tick, to a more urgent DaemonSet waiting for a worker: one
-		// that a failure or a cancellation stopped reports it (the backoff,
-		// no resume) once its creations have answered.
-		var ch <-chan struct{}
-		var tick <-chan time.Time
+		// Only a sync still creating gives way, to a renewal or to a more
+		// urgent DaemonSet waiting for a worker, as soon as one is queued:
+		// one that a failure or a cancellation stopped reports it (the
+		// backoff, no resume) once its creations have answered.
+		var ch, raised <-chan struct{}
 		if stop == "" {
-			ch, tick = renewed, ticker.C
-		}
-		// Waiting with none stopped, all of the sync's creations or its
-		// first window have started: it has made progress, and may yield.
-		switch s := cs.wait(ch, tick); {
-		case s == "tick":
+			// Waiting with none stopped, all of the sync's creations or its
+			// first window have started: it has made progress, and may
+			// yield. Raised is taken first, so no push is missed between.
+			ch, raised = renewed, c.waiting.Raised()
 			if c.waiting.Waiting(priority) {
 				stop = "yield"
+				continue
 			}
+		}
+		switch s := cs.wait(ch, raised); {
+		case s == "raised":
+			// Look again, with a new channel, at the top of the loop.
 		case s != "":
 			stop = s
 		default:
@@ -283,9 +283,9 @@ type creations struct {
 
 // wait takes the next creation's result, and tells why no more should
 // start after it ("" after a success). A renewal ends the wait with
-// "renewed", and a tick with "tick", taking no result, unless a result is
-// already in.
-func (cs *creations) wait(renewed <-chan struct{}, tick <-chan time.Time) string {
+// "renewed", and a more urgent DaemonSet queued with "raised", taking no
+// result, unless a result is already in.
+func (cs *creations) wait(renewed, raised <-chan struct{}) string {
 	var err error
 	select {
 	case err = <-cs.results:
@@ -294,8 +294,8 @@ func (cs *creations) wait(renewed <-chan struct{}, tick <-chan time.Time) string
 		case err = <-cs.results:
 		case <-renewed:
 			return "renewed"
-		case <-tick:
-			return "tick"
+		case <-raised:
+			return "raised"
 		}
 	}
 	cs.inFlight--
@@ -377,16 +377,19 @@ func (c *Controller) raiseResume(ds *appsv1.DaemonSet, hash string) {
 // (which the gate does not hold back): otherwise syncs held by the
 // creations that a more urgent sync left in flight could take every
 // worker while that DaemonSet's next sync, for the nodes joined since,
-// waits for one.
+// waits for one. Nothing here polls: only a hold ending, or a more
+// urgent DaemonSet queued, can make it yield or go on, and either wakes
+// the wait.
 func (c *Controller) nextStop(ctx context.Context, priority int64, mayYield bool) string {
-	for held := false; ; held = true {
+	for {
+		raised := c.waiting.Raised() // before the checks: see Raised
 		if mayYield && c.waiting.Waiting(priority) {
 			return "yield"
 		}
-		if top := c.gate.Top(); held && top > priority && c.waiting.Waiting(top-1) {
-			return "yield"
+		if top := c.gate.Top(); top > priority && c.waiting.Waiting(top-1) {
+			return "yield" // the gate would hold it
 		}
-		if !c.gate.Wait(ctx, priority, 100*time.Millisecond) {
+		if !c.gate.Wait(ctx, priority, raised) {
 			return ""
 		}
 		if ctx.Err() != nil {

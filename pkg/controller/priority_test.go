@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -188,62 +189,76 @@ func TestSyncWaitsForMoreUrgentCreations(t *testing.T) {
 }
 
 // TestSyncHeldByTheGateYields: a sync held back by a more urgent
-// DaemonSet's creations gives its worker up, even before its first
-// creation, when a more urgent DaemonSet waits for a worker: it would
-// make no progress while it kept the worker.
+// DaemonSet's creations gives its worker up at once, even before its
+// first creation, when a more urgent DaemonSet waits for a worker: it
+// would make no progress while it kept the worker. In a synctest bubble,
+// a sync that waited on a timer first would return late on the fake clock.
 func TestSyncHeldByTheGateYields(t *testing.T) {
-	f := newFixture(t, Options{})
-	cni := newCNI()
-	f.add(newDaemonSet(), cni, newNode("n1", true))
-	release := f.c.gate.Hold(2000001000) // cni's creations left in flight
-	defer release()
-	f.c.queue.Add(ns + "/cni") // cni's next sync waits for a worker
-	done := make(chan error, 1)
-	go func() { done <- f.sync() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, Options{})
+		cni := newCNI()
+		f.add(newDaemonSet(), cni, newNode("n1", true))
+		release := f.c.gate.Hold(2000001000) // cni's creations left in flight
+		defer release()
+		f.c.queue.Add(ns + "/cni") // cni's next sync waits for a worker
+		began := time.Now()
+		done := make(chan error, 1)
+		go func() { done <- f.sync() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(time.Minute): // on the bubble's clock: no wait
+			t.Fatal("the held sync kept its worker while a more urgent DaemonSet waited")
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the held sync kept its worker while a more urgent DaemonSet waited")
-	}
-	if n := len(f.actions("create", "pods")); n != 0 {
-		t.Errorf("%d pods created while a more urgent DaemonSet was creating", n)
-	}
-	if got := testutil.ToFloat64(f.c.metrics.Throttled.WithLabelValues("yield")); got != 1 {
-		t.Errorf("yield counter %v, want 1", got)
-	}
+		if waited := time.Since(began); waited != 0 {
+			t.Errorf("the held sync gave its worker up after %v, want at once", waited)
+		}
+		if n := len(f.actions("create", "pods")); n != 0 {
+			t.Errorf("%d pods created while a more urgent DaemonSet was creating", n)
+		}
+		if got := testutil.ToFloat64(f.c.metrics.Throttled.WithLabelValues("yield")); got != 1 {
+			t.Errorf("yield counter %v, want 1", got)
+		}
+	})
 }
 
 // TestSyncWaitingForAnswersYields: a sync whose creations have all
-// started, waiting for their answers, gives its worker up when a more
-// urgent DaemonSet waits for one, and leaves them in flight.
+// started, waiting for their answers, gives its worker up as soon as a
+// more urgent DaemonSet waits for one, and leaves them in flight. In a
+// synctest bubble no time passes unless every goroutine waits on a timer:
+// a sync that looked for the other DaemonSet on a timer would still hold
+// its worker when synctest.Wait returns.
 func TestSyncWaitingForAnswersYields(t *testing.T) {
-	f := newFixture(t, Options{})
-	cni := newCNI()
-	f.add(newDaemonSet(), cni, newNode("n1", true))
-	hung, free := hangFirstCreation(f)
-	defer func() { free(); f.c.tails.Wait() }()
-	done := make(chan error, 1)
-	go func() { done <- f.c.sync(context.Background(), dsKey) }()
-	select {
-	case <-hung:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the sync started no creation")
-	}
-	f.c.queue.Add(ns + "/cni")
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, Options{})
+		cni := newCNI()
+		f.add(newDaemonSet(), cni, newNode("n1", true))
+		hung, free := hangFirstCreation(f)
+		done := make(chan error, 1)
+		go func() { done <- f.c.sync(context.Background(), dsKey) }()
+		<-hung
+		began := time.Now()
+		f.c.queue.Add(ns + "/cni")
+		synctest.Wait()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		default:
+			t.Fatal("the sync kept its worker, waiting for answers, while a more urgent DaemonSet waited")
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the sync kept its worker, waiting for answers, while a more urgent DaemonSet waited")
-	}
-	if c, _ := f.pending(); c != 1 {
-		t.Errorf("%d creations expected, want the 1 left in flight", c)
-	}
+		if waited := time.Since(began); waited != 0 {
+			t.Errorf("the sync gave its worker up after %v, want at once", waited)
+		}
+		if c, _ := f.pending(); c != 1 {
+			t.Errorf("%d creations expected, want the 1 left in flight", c)
+		}
+		free()
+		f.c.tails.Wait()
+	})
 }
 
 // newCNI is a system-node-critical DaemonSet named cni, beside newDaemonSet's.

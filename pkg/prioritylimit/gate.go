@@ -69,11 +69,10 @@ func (g *Gate) BusySince() (since time.Time, busy bool) {
 	return g.since, len(g.held) > 0
 }
 
-// Wait blocks while work of priority above p is under way, at most for
-// within (so the caller can look at other reasons to stop), or until ctx
-// ends. It reports whether such work is still under way.
-func (g *Gate) Wait(ctx context.Context, p int64, within time.Duration) bool {
-	var timeout <-chan time.Time
+// Wait blocks while work of priority above p is under way, until wake is
+// closed (so the caller can look at other reasons to stop) or ctx ends;
+// a nil wake never is. It reports whether such work is still under way.
+func (g *Gate) Wait(ctx context.Context, p int64, wake <-chan struct{}) bool {
 	for {
 		g.mu.Lock()
 		above := false
@@ -88,14 +87,9 @@ func (g *Gate) Wait(ctx context.Context, p int64, within time.Duration) bool {
 		if !above {
 			return false
 		}
-		if timeout == nil {
-			t := time.NewTimer(within)
-			defer t.Stop()
-			timeout = t.C
-		}
 		select {
 		case <-changed:
-		case <-timeout:
+		case <-wake:
 			return true
 		case <-ctx.Done():
 			return true

@@ -6,6 +6,7 @@ package priorityqueue
 import (
 	"container/heap"
 	"math"
+	"sync"
 	"sync/atomic"
 )
 
@@ -19,6 +20,10 @@ type Queue[T comparable] struct {
 	// top is the priority of the most urgent queued item, readable without
 	// the workqueue's lock; math.MinInt64 when the queue is empty.
 	top atomic.Int64
+
+	mu sync.Mutex
+	// raised is closed when a push raises top; nil until someone asks.
+	raised chan struct{}
 }
 
 // New returns a Queue that ranks each item by priority when it is pushed.
@@ -32,12 +37,32 @@ func New[T comparable](priority func(T) int64) *Queue[T] {
 func (q *Queue[T]) Push(item T) {
 	q.seq++
 	heap.Push(&q.items, entry[T]{item: item, priority: q.priority(item), seq: q.seq})
-	q.top.Store(q.items[0].priority)
+	if top := q.items[0].priority; top > q.top.Swap(top) {
+		q.mu.Lock()
+		if q.raised != nil {
+			close(q.raised)
+			q.raised = nil
+		}
+		q.mu.Unlock()
+	}
 }
 
 // Waiting reports whether an item of priority higher than p is queued,
 // i.e. waits for a worker. Safe to call from any goroutine.
 func (q *Queue[T]) Waiting(p int64) bool { return q.top.Load() > p }
+
+// Raised returns a channel that is closed once an item more urgent than
+// any queued is pushed. Take it before asking Waiting, so that a push in
+// between is not missed; then a waiter wakes when Waiting may have turned
+// true, instead of asking it on a timer.
+func (q *Queue[T]) Raised() <-chan struct{} {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.raised == nil {
+		q.raised = make(chan struct{})
+	}
+	return q.raised
+}
 
 // Touch is called when a queued item is added again; its place stays.
 func (q *Queue[T]) Touch(T) {}

@@ -79,3 +79,44 @@ func TestWaiting(t *testing.T) {
 		t.Fatal("an emptied queue has an item waiting")
 	}
 }
+
+// TestRaised: the channel closes when, and only when, a push makes the
+// queue more urgent than it was, so a waiter wakes exactly when Waiting
+// may have turned true.
+func TestRaised(t *testing.T) {
+	prio := map[string]int64{"cni": 2000001000, "csi": 2000001000, "logs": 0, "metrics": 100}
+	q := New(func(k string) int64 { return prio[k] })
+	closed := func(ch <-chan struct{}) bool {
+		select {
+		case <-ch:
+			return true
+		default:
+			return false
+		}
+	}
+	steps := []struct {
+		push string
+		pop  bool
+		want bool
+	}{
+		{push: "logs", want: true},    // an empty queue gets an item
+		{push: "metrics", want: true}, // more urgent than logs
+		{push: "logs", want: false},   // already queued below the top
+		{push: "cni", want: true},     // the top rises
+		{push: "csi", want: false},    // as urgent as the top
+		{pop: true, want: false},      // popping never raises it
+		{pop: true, want: false},      // down to metrics
+		{push: "cni", want: true},     // back up after the pops
+	}
+	for i, s := range steps {
+		ch := q.Raised()
+		if s.pop {
+			q.Pop()
+		} else {
+			q.Push(s.push)
+		}
+		if got := closed(ch); got != s.want {
+			t.Fatalf("step %d (push %q, pop %v): closed = %v, want %v", i, s.push, s.pop, got, s.want)
+		}
+	}
+}
