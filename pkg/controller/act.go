@@ -198,7 +198,7 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 			// first window have started: it has made progress, and may
 			// yield. Raised is taken first, so no push is missed between.
 			ch, raised = renewed, c.waiting.Raised()
-			if c.waiting.Waiting(priority) {
+			if len(cs.results) == 0 && c.waiting.Waiting(priority) { // answers first, as before
 				stop = "yield"
 				continue
 			}
@@ -378,8 +378,8 @@ func (c *Controller) raiseResume(ds *appsv1.DaemonSet, hash string) {
 // creations that a more urgent sync left in flight could take every
 // worker while that DaemonSet's next sync, for the nodes joined since,
 // waits for one. Nothing here polls: only a hold ending, or a more
-// urgent DaemonSet queued, can make it yield or go on, and either wakes
-// the wait.
+// urgent DaemonSet queued, can make it yield or go on, and either ends
+// the wait for a look.
 func (c *Controller) nextStop(ctx context.Context, priority int64, mayYield bool) string {
 	for {
 		raised := c.waiting.Raised() // before the checks: see Raised

@@ -224,6 +224,46 @@ func TestSyncHeldByTheGateYields(t *testing.T) {
 	})
 }
 
+// TestHeldSyncYieldsWhenTheGateFalls: a sync held by the gate looks
+// again when a hold ends, even while work above it goes on: the gate's
+// top may have fallen to a DaemonSet that waits for a worker, which it
+// then yields to at once.
+func TestHeldSyncYieldsWhenTheGateFalls(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, Options{})
+		cni := newCNI()
+		f.add(newDaemonSet(), cni, newNode("n1", true))
+		defer f.c.gate.Hold(2000001000)()  // cni's creations left in flight
+		above := f.c.gate.Hold(2000001001) // and creations more urgent still
+		f.c.queue.Add(ns + "/cni")         // cni's next sync waits for a worker
+		done := make(chan error, 1)
+		go func() { done <- f.sync() }()
+		synctest.Wait()
+		select {
+		case <-done:
+			t.Fatal("the sync went on while more urgent creations were under way")
+		default:
+		}
+		began := time.Now()
+		above()
+		synctest.Wait()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		default:
+			t.Fatal("the held sync kept its worker after the gate fell to cni, which waited for one")
+		}
+		if waited := time.Since(began); waited != 0 {
+			t.Errorf("the held sync gave its worker up after %v, want at once", waited)
+		}
+		if n := len(f.actions("create", "pods")); n != 0 {
+			t.Errorf("%d pods created while a more urgent DaemonSet was creating", n)
+		}
+	})
+}
+
 // TestSyncWaitingForAnswersYields: a sync whose creations have all
 // started, waiting for their answers, gives its worker up as soon as a
 // more urgent DaemonSet waits for one, and leaves them in flight. In a
@@ -239,6 +279,7 @@ func TestSyncWaitingForAnswersYields(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- f.c.sync(context.Background(), dsKey) }()
 		<-hung
+		synctest.Wait() // the sync waits for the answer: the queue must wake it
 		began := time.Now()
 		f.c.queue.Add(ns + "/cni")
 		synctest.Wait()

@@ -70,10 +70,13 @@ func (g *Gate) BusySince() (since time.Time, busy bool) {
 }
 
 // Wait blocks while work of priority above p is under way, until wake is
-// closed (so the caller can look at other reasons to stop) or ctx ends;
-// a nil wake never is. It reports whether such work is still under way.
+// closed or ctx ends. It reports whether such work is still under way.
+// With a wake channel, a caller has other reasons to stop, and any hold
+// ending may bear on them (the top falls, even while work above p goes
+// on): Wait then also returns after one, so the caller looks again. With
+// a nil wake it waits until no such work is left.
 func (g *Gate) Wait(ctx context.Context, p int64, wake <-chan struct{}) bool {
-	for {
+	for woke := false; ; {
 		g.mu.Lock()
 		above := false
 		for q := range g.held {
@@ -87,8 +90,12 @@ func (g *Gate) Wait(ctx context.Context, p int64, wake <-chan struct{}) bool {
 		if !above {
 			return false
 		}
+		if woke {
+			return true
+		}
 		select {
 		case <-changed:
+			woke = wake != nil
 		case <-wake:
 			return true
 		case <-ctx.Done():

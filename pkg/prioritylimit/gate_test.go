@@ -60,6 +60,47 @@ func TestGate(t *testing.T) {
 	}
 }
 
+// TestGateWaitWakes: with a wake channel, Wait returns when it is closed,
+// and after any hold ends, for the caller to look again, even while work
+// above goes on; with none, only when no such work is left.
+func TestGateWaitWakes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := NewGate()
+		ctx := context.Background()
+		defer g.Hold(100)()
+		top := g.Hold(200)
+		wake := make(chan struct{})
+		withWake, withoutWake := make(chan bool, 1), make(chan bool, 1)
+		go func() { withWake <- g.Wait(ctx, 0, wake) }()
+		go func() { withoutWake <- g.Wait(ctx, 0, nil) }()
+		synctest.Wait()
+		if len(withWake) != 0 || len(withoutWake) != 0 {
+			t.Fatal("Wait returned while work above was under way, with no hold ended")
+		}
+		top()
+		synctest.Wait()
+		if len(withWake) != 1 || !<-withWake {
+			t.Error("a hold ended, and Wait with a wake channel did not return for a look (reporting work still above)")
+		}
+		if len(withoutWake) != 0 {
+			t.Error("Wait with no wake channel returned while work above went on")
+		}
+		go func() { withWake <- g.Wait(ctx, 0, wake) }()
+		synctest.Wait()
+		close(wake)
+		synctest.Wait()
+		if len(withWake) != 1 || !<-withWake {
+			t.Error("closing wake did not end Wait")
+		}
+		began := time.Now()
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		if !g.Wait(cctx, 0, nil) || time.Since(began) != time.Second {
+			t.Error("Wait did not end at its context's deadline")
+		}
+	})
+}
+
 func TestGateTop(t *testing.T) {
 	g := NewGate()
 	if got := g.Top(); got != math.MinInt64 {
