@@ -190,78 +190,49 @@ func TestSyncWaitsForMoreUrgentCreations(t *testing.T) {
 
 // TestSyncHeldByTheGateYields: a sync held back by a more urgent
 // DaemonSet's creations gives its worker up at once, even before its
-// first creation, when a more urgent DaemonSet waits for a worker: it
-// would make no progress while it kept the worker. In a synctest bubble,
-// a sync that waited on a timer first would return late on the fake clock.
+// first creation, when a DaemonSet as urgent as the gate's holder waits
+// for a worker: it would make no progress while it kept the worker. It
+// looks again whenever a hold ends, even while work above it goes on:
+// the gate's top may have fallen to such a DaemonSet. In a synctest
+// bubble, a sync that waited on a timer first would answer late on the
+// fake clock, and one that missed the fall would not answer at all.
 func TestSyncHeldByTheGateYields(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		f := newFixture(t, Options{})
-		cni := newCNI()
-		f.add(newDaemonSet(), cni, newNode("n1", true))
-		release := f.c.gate.Hold(2000001000) // cni's creations left in flight
-		defer release()
-		f.c.queue.Add(ns + "/cni") // cni's next sync waits for a worker
-		began := time.Now()
-		done := make(chan error, 1)
-		go func() { done <- f.sync() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatal(err)
+	for _, tt := range []struct {
+		name       string
+		holdsAbove bool // creations more urgent than cni's, ending once the sync is held
+	}{
+		{name: "held by cni's creations"},
+		{name: "the gate falls to cni's creations", holdsAbove: true},
+	} {
+		synctest.Test(t, func(t *testing.T) {
+			f := newFixture(t, Options{})
+			cni := newCNI()
+			f.add(newDaemonSet(), cni, newNode("n1", true))
+			defer f.c.gate.Hold(2000001000)() // cni's creations left in flight
+			above := func() {}
+			if tt.holdsAbove {
+				above = f.c.gate.Hold(2000001001)
 			}
-		case <-time.After(time.Minute): // on the bubble's clock: no wait
-			t.Fatal("the held sync kept its worker while a more urgent DaemonSet waited")
-		}
-		if waited := time.Since(began); waited != 0 {
-			t.Errorf("the held sync gave its worker up after %v, want at once", waited)
-		}
-		if n := len(f.actions("create", "pods")); n != 0 {
-			t.Errorf("%d pods created while a more urgent DaemonSet was creating", n)
-		}
-		if got := testutil.ToFloat64(f.c.metrics.Throttled.WithLabelValues("yield")); got != 1 {
-			t.Errorf("yield counter %v, want 1", got)
-		}
-	})
-}
-
-// TestHeldSyncYieldsWhenTheGateFalls: a sync held by the gate looks
-// again when a hold ends, even while work above it goes on: the gate's
-// top may have fallen to a DaemonSet that waits for a worker, which it
-// then yields to at once.
-func TestHeldSyncYieldsWhenTheGateFalls(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		f := newFixture(t, Options{})
-		cni := newCNI()
-		f.add(newDaemonSet(), cni, newNode("n1", true))
-		defer f.c.gate.Hold(2000001000)()  // cni's creations left in flight
-		above := f.c.gate.Hold(2000001001) // and creations more urgent still
-		f.c.queue.Add(ns + "/cni")         // cni's next sync waits for a worker
-		done := make(chan error, 1)
-		go func() { done <- f.sync() }()
-		synctest.Wait()
-		select {
-		case <-done:
-			t.Fatal("the sync went on while more urgent creations were under way")
-		default:
-		}
-		began := time.Now()
-		above()
-		synctest.Wait()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatal(err)
+			f.c.queue.Add(ns + "/cni") // cni's next sync waits for a worker
+			done := make(chan error, 1)
+			go func() { done <- f.sync() }()
+			if tt.holdsAbove {
+				synctest.Wait()
+				if len(done) != 0 {
+					t.Fatalf("%s: the sync went on while more urgent creations were under way", tt.name)
+				}
 			}
-		default:
-			t.Fatal("the held sync kept its worker after the gate fell to cni, which waited for one")
-		}
-		if waited := time.Since(began); waited != 0 {
-			t.Errorf("the held sync gave its worker up after %v, want at once", waited)
-		}
-		if n := len(f.actions("create", "pods")); n != 0 {
-			t.Errorf("%d pods created while a more urgent DaemonSet was creating", n)
-		}
-	})
+			began := time.Now()
+			above()
+			yieldedAtOnce(t, done, began, tt.name+": the held sync kept its worker while cni waited for one")
+			if n := len(f.actions("create", "pods")); n != 0 {
+				t.Errorf("%s: %d pods created while a more urgent DaemonSet was creating", tt.name, n)
+			}
+			if got := testutil.ToFloat64(f.c.metrics.Throttled.WithLabelValues("yield")); got != 1 {
+				t.Errorf("%s: yield counter %v, want 1", tt.name, got)
+			}
+		})
+	}
 }
 
 // TestSyncWaitingForAnswersYields: a sync whose creations have all
@@ -282,24 +253,32 @@ func TestSyncWaitingForAnswersYields(t *testing.T) {
 		synctest.Wait() // the sync waits for the answer: the queue must wake it
 		began := time.Now()
 		f.c.queue.Add(ns + "/cni")
-		synctest.Wait()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatal(err)
-			}
-		default:
-			t.Fatal("the sync kept its worker, waiting for answers, while a more urgent DaemonSet waited")
-		}
-		if waited := time.Since(began); waited != 0 {
-			t.Errorf("the sync gave its worker up after %v, want at once", waited)
-		}
+		yieldedAtOnce(t, done, began, "the sync kept its worker, waiting for answers, while a more urgent DaemonSet waited")
 		if c, _ := f.pending(); c != 1 {
 			t.Errorf("%d creations expected, want the 1 left in flight", c)
 		}
 		free()
 		f.c.tails.Wait()
 	})
+}
+
+// yieldedAtOnce waits until every other goroutine of the synctest bubble
+// is blocked, then fails with kept unless the sync has returned, without
+// error, with no time passed on the bubble's clock since began.
+func yieldedAtOnce(t *testing.T, done <-chan error, began time.Time, kept string) {
+	t.Helper()
+	synctest.Wait()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	default:
+		t.Fatal(kept)
+	}
+	if waited := time.Since(began); waited != 0 {
+		t.Errorf("the sync gave its worker up after %v, want at once", waited)
+	}
 }
 
 // newCNI is a system-node-critical DaemonSet named cni, beside newDaemonSet's.
