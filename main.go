@@ -410,7 +410,7 @@ func (s afterCreations) wait() {
 	if left := s.maxHold - time.Since(since); busy && left > 0 {
 		ctx, cancel := context.WithTimeout(s.ctx, left)
 		defer cancel()
-		s.creating.Wait(ctx, math.MinInt64, nil) // any creation holds it
+		s.creating.Wait(ctx, math.MinInt64) // any creation holds it
 	}
 }
 

@@ -378,24 +378,29 @@ func (c *Controller) raiseResume(ds *appsv1.DaemonSet, hash string) {
 // creations that a more urgent sync left in flight could take every
 // worker while that DaemonSet's next sync, for the nodes joined since,
 // waits for one. Nothing here polls: only a hold ending, or a more
-// urgent DaemonSet queued, can make it yield or go on, and either ends
-// the wait for a look.
+// urgent DaemonSet queued, can make it yield or go on, and either wakes
+// it to look again.
 func (c *Controller) nextStop(ctx context.Context, priority int64, mayYield bool) string {
 	for {
-		raised := c.waiting.Raised() // before the checks: see Raised
+		// Both channels are taken with what they guard: see Raised, Look.
+		raised := c.waiting.Raised()
+		top, changed := c.gate.Look()
 		if mayYield && c.waiting.Waiting(priority) {
 			return "yield"
 		}
-		if top := c.gate.Top(); top > priority && c.waiting.Waiting(top-1) {
-			return "yield" // the gate would hold it
-		}
-		if !c.gate.Wait(ctx, priority, raised) {
+		if top <= priority {
 			return ""
 		}
-		if ctx.Err() != nil {
-			return "canceled"
+		if c.waiting.Waiting(top - 1) {
+			return "yield" // the gate holds it
 		}
 		klog.FromContext(ctx).V(4).Info("Waiting for a more urgent DaemonSet's creations")
+		select {
+		case <-changed:
+		case <-raised:
+		case <-ctx.Done():
+			return "canceled"
+		}
 	}
 }
 

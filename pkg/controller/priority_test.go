@@ -204,33 +204,39 @@ func TestSyncHeldByTheGateYields(t *testing.T) {
 		{name: "held by cni's creations"},
 		{name: "the gate falls to cni's creations", holdsAbove: true},
 	} {
-		synctest.Test(t, func(t *testing.T) {
-			f := newFixture(t, Options{})
-			cni := newCNI()
-			f.add(newDaemonSet(), cni, newNode("n1", true))
-			defer f.c.gate.Hold(2000001000)() // cni's creations left in flight
-			above := func() {}
-			if tt.holdsAbove {
-				above = f.c.gate.Hold(2000001001)
-			}
-			f.c.queue.Add(ns + "/cni") // cni's next sync waits for a worker
-			done := make(chan error, 1)
-			go func() { done <- f.sync() }()
-			if tt.holdsAbove {
-				synctest.Wait()
-				if len(done) != 0 {
-					t.Fatalf("%s: the sync went on while more urgent creations were under way", tt.name)
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := newFixture(t, Options{})
+				cni := newCNI()
+				f.add(newDaemonSet(), cni, newNode("n1", true))
+				defer f.c.gate.Hold(2000001000)() // cni's creations left in flight
+				var first, last func()            // creations more urgent than cni's
+				if tt.holdsAbove {
+					first, last = f.c.gate.Hold(2000001001), f.c.gate.Hold(2000001001)
 				}
-			}
-			began := time.Now()
-			above()
-			yieldedAtOnce(t, done, began, tt.name+": the held sync kept its worker while cni waited for one")
-			if n := len(f.actions("create", "pods")); n != 0 {
-				t.Errorf("%s: %d pods created while a more urgent DaemonSet was creating", tt.name, n)
-			}
-			if got := testutil.ToFloat64(f.c.metrics.Throttled.WithLabelValues("yield")); got != 1 {
-				t.Errorf("%s: yield counter %v, want 1", tt.name, got)
-			}
+				f.c.queue.Add(ns + "/cni") // cni's next sync waits for a worker
+				done := make(chan error, 1)
+				go func() { done <- f.sync() }()
+				if tt.holdsAbove {
+					synctest.Wait()
+					first() // the top stays above cni's: the sync looks, and waits on
+					synctest.Wait()
+					if len(done) != 0 {
+						t.Fatalf("%s: the sync went on, or yielded, while creations more urgent than cni's were under way", tt.name)
+					}
+				}
+				began := time.Now()
+				if tt.holdsAbove {
+					last()
+				}
+				yieldedAtOnce(t, done, began, tt.name+": the held sync kept its worker while cni waited for one")
+				if n := len(f.actions("create", "pods")); n != 0 {
+					t.Errorf("%s: %d pods created while a more urgent DaemonSet was creating", tt.name, n)
+				}
+				if got := testutil.ToFloat64(f.c.metrics.Throttled.WithLabelValues("yield")); got != 1 {
+					t.Errorf("%s: yield counter %v, want 1", tt.name, got)
+				}
+			})
 		})
 	}
 }

@@ -52,13 +52,21 @@ func (g *Gate) Hold(p int64) (release func()) {
 
 // Top returns the highest priority of the work under way, or math.MinInt64.
 func (g *Gate) Top() int64 {
+	top, _ := g.Look()
+	return top
+}
+
+// Look returns Top and, taken with it, a channel closed when a hold ends:
+// a caller that decides on the top waits on it to decide again, and no
+// hold can end unseen between the two.
+func (g *Gate) Look() (top int64, changed <-chan struct{}) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	top := int64(math.MinInt64)
+	top = math.MinInt64
 	for q := range g.held {
 		top = max(top, q)
 	}
-	return top
+	return top, g.changed
 }
 
 // BusySince returns when the gate was last taken by work while it was
@@ -69,35 +77,16 @@ func (g *Gate) BusySince() (since time.Time, busy bool) {
 	return g.since, len(g.held) > 0
 }
 
-// Wait blocks while work of priority above p is under way, until wake is
-// closed or ctx ends. It reports whether such work is still under way.
-// With a wake channel, a caller has other reasons to stop, and any hold
-// ending may bear on them (the top falls, even while work above p goes
-// on): Wait then also returns after one, so the caller looks again. With
-// a nil wake it waits until no such work is left.
-func (g *Gate) Wait(ctx context.Context, p int64, wake <-chan struct{}) bool {
-	for woke := false; ; {
-		g.mu.Lock()
-		above := false
-		for q := range g.held {
-			if q > p {
-				above = true
-				break
-			}
-		}
-		changed := g.changed
-		g.mu.Unlock()
-		if !above {
+// Wait blocks while work of priority above p is under way, or until ctx
+// ends. It reports whether such work is still under way.
+func (g *Gate) Wait(ctx context.Context, p int64) bool {
+	for {
+		top, changed := g.Look()
+		if top <= p {
 			return false
-		}
-		if woke {
-			return true
 		}
 		select {
 		case <-changed:
-			woke = wake != nil
-		case <-wake:
-			return true
 		case <-ctx.Done():
 			return true
 		}

@@ -11,20 +11,20 @@ import (
 func TestGate(t *testing.T) {
 	g := NewGate()
 	ctx := context.Background()
-	woken := make(chan struct{}) // a wake already closed: look, don't block
-	close(woken)
-	if g.Wait(ctx, 0, nil) {
+	look, cancel := context.WithCancel(ctx) // a context already ended: look, don't block
+	cancel()
+	if g.Wait(ctx, 0) {
 		t.Fatal("an empty gate made work wait")
 	}
 	release := g.Hold(1000)
-	if g.Wait(ctx, 1000, nil) || g.Wait(ctx, 2000, nil) {
+	if g.Wait(ctx, 1000) || g.Wait(ctx, 2000) {
 		t.Error("work waited for work of equal or lower priority")
 	}
-	if !g.Wait(ctx, 0, woken) {
+	if !g.Wait(look, 0) {
 		t.Error("lower-priority work did not wait while higher-priority work was under way")
 	}
 	done := make(chan bool)
-	go func() { done <- g.Wait(ctx, 0, nil) }()
+	go func() { done <- g.Wait(ctx, 0) }()
 	time.Sleep(10 * time.Millisecond) // let it block; it must not return before the release
 	select {
 	case <-done:
@@ -44,58 +44,63 @@ func TestGate(t *testing.T) {
 	// Two holds at one priority: both must end.
 	r1, r2 := g.Hold(5), g.Hold(5)
 	r1()
-	if !g.Wait(ctx, 0, woken) {
+	if !g.Wait(look, 0) {
 		t.Error("one of two holds ended, and lower work went ahead")
 	}
 	r2()
-	if g.Wait(ctx, 0, nil) {
+	if g.Wait(ctx, 0) {
 		t.Error("both holds ended, and lower work still waited")
 	}
 	// A cancelled context ends the wait.
 	defer g.Hold(10)()
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if !g.Wait(cctx, 0, nil) {
+	if !g.Wait(cctx, 0) {
 		t.Error("a cancelled wait reported nothing under way")
 	}
 }
 
-// TestGateWaitWakes: with a wake channel, Wait returns when it is closed,
-// and after any hold ends, for the caller to look again, even while work
-// above goes on; with none, only when no such work is left.
-func TestGateWaitWakes(t *testing.T) {
+// TestGateLook: Look's channel closes when any hold ends, even while work
+// above goes on, so that a caller deciding on the top decides again; Wait
+// waits on until no work above is left, or its context ends.
+func TestGateLook(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		g := NewGate()
 		ctx := context.Background()
 		defer g.Hold(100)()
-		top := g.Hold(200)
-		wake := make(chan struct{})
-		withWake, withoutWake := make(chan bool, 1), make(chan bool, 1)
-		go func() { withWake <- g.Wait(ctx, 0, wake) }()
-		go func() { withoutWake <- g.Wait(ctx, 0, nil) }()
-		synctest.Wait()
-		if len(withWake) != 0 || len(withoutWake) != 0 {
-			t.Fatal("Wait returned while work above was under way, with no hold ended")
+		release := g.Hold(200)
+		top, changed := g.Look()
+		if top != 200 {
+			t.Fatalf("Look's top = %d, want 200", top)
 		}
-		top()
+		waited := make(chan bool, 1)
+		go func() { waited <- g.Wait(ctx, 0) }()
 		synctest.Wait()
-		if len(withWake) != 1 || !<-withWake {
-			t.Error("a hold ended, and Wait with a wake channel did not return for a look (reporting work still above)")
+		select {
+		case <-changed:
+			t.Fatal("Look's channel closed with no hold ended")
+		default:
 		}
-		if len(withoutWake) != 0 {
-			t.Error("Wait with no wake channel returned while work above went on")
+		if len(waited) != 0 {
+			t.Fatal("Wait returned with no hold ended")
 		}
-		go func() { withWake <- g.Wait(ctx, 0, wake) }()
+		release()
 		synctest.Wait()
-		close(wake)
-		synctest.Wait()
-		if len(withWake) != 1 || !<-withWake {
-			t.Error("closing wake did not end Wait")
+		select {
+		case <-changed:
+		default:
+			t.Error("a hold ended, and Look's channel stayed open")
+		}
+		if top, _ := g.Look(); top != 100 {
+			t.Errorf("Look's top after the 200 ended = %d, want 100", top)
+		}
+		if len(waited) != 0 {
+			t.Error("Wait returned while work above went on")
 		}
 		began := time.Now()
 		cctx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
-		if !g.Wait(cctx, 0, nil) || time.Since(began) != time.Second {
+		if !g.Wait(cctx, 0) || time.Since(began) != time.Second {
 			t.Error("Wait did not end at its context's deadline")
 		}
 	})
