@@ -200,9 +200,11 @@ func TestSyncHeldByTheGateYields(t *testing.T) {
 	for _, tt := range []struct {
 		name       string
 		holdsAbove bool // creations more urgent than cni's, ending once the sync is held
+		queueLater bool // cni queued once the sync is held, not before
 	}{
 		{name: "held by cni's creations"},
 		{name: "the gate falls to cni's creations", holdsAbove: true},
+		{name: "cni queued while the sync is held", queueLater: true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -213,8 +215,11 @@ func TestSyncHeldByTheGateYields(t *testing.T) {
 				var first, last func()            // creations more urgent than cni's
 				if tt.holdsAbove {
 					first, last = f.c.gate.Hold(2000001001), f.c.gate.Hold(2000001001)
+					defer last() // on failure; a release is once only
 				}
-				f.c.queue.Add(ns + "/cni") // cni's next sync waits for a worker
+				if !tt.queueLater {
+					f.c.queue.Add(ns + "/cni") // cni's next sync waits for a worker
+				}
 				done := make(chan error, 1)
 				go func() { done <- f.sync() }()
 				if tt.holdsAbove {
@@ -225,9 +230,18 @@ func TestSyncHeldByTheGateYields(t *testing.T) {
 						t.Fatalf("%s: the sync went on, or yielded, while creations more urgent than cni's were under way", tt.name)
 					}
 				}
+				if tt.queueLater {
+					synctest.Wait()
+					if len(done) != 0 {
+						t.Fatalf("%s: the sync went on while cni's creations were under way", tt.name)
+					}
+				}
 				began := time.Now()
 				if tt.holdsAbove {
 					last()
+				}
+				if tt.queueLater {
+					f.c.queue.Add(ns + "/cni") // the queue must wake the held sync
 				}
 				yieldedAtOnce(t, done, began, tt.name+": the held sync kept its worker while cni waited for one")
 				if n := len(f.actions("create", "pods")); n != 0 {

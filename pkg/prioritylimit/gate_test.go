@@ -69,6 +69,7 @@ func TestGateLook(t *testing.T) {
 		ctx := context.Background()
 		defer g.Hold(100)()
 		release := g.Hold(200)
+		defer release() // on failure; a release is once only
 		top, changed := g.Look()
 		if top != 200 {
 			t.Fatalf("Look's top = %d, want 200", top)
