@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -12,6 +13,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -128,6 +130,43 @@ func TestSyncInBackoffStillWritesStatus(t *testing.T) {
 	}
 }
 
+// TestSyncResumesACutRolloutAtItsWindow: the next batch of a rollout cut
+// by --burst-replicas starts provenWindow creations at once, as the last
+// batch kept that many in flight, not resumeMaxBatch; it still gives its
+// worker up to a more urgent DaemonSet once resumeMaxBatch have started.
+func TestSyncResumesACutRolloutAtItsWindow(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		urgent bool
+		want   int
+	}{
+		{"alone", false, provenWindow},
+		{"a more urgent DaemonSet waits", true, resumeMaxBatch},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, Options{BurstReplicas: 2 * provenWindow})
+			f.add(newDaemonSet(), newCNI())
+			for i := range 4 * provenWindow {
+				f.add(newNode(fmt.Sprintf("n%d", i), true))
+			}
+			f.mustSync() // the first batch, cut; the cache does not catch up
+			// Every creation now fails, so the calls made show how many
+			// started at once.
+			f.client.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+				return true, nil, apierrors.NewInternalError(errors.New("etcd timeout"))
+			})
+			if tt.urgent {
+				f.c.queue.Add(ns + "/cni")
+			}
+			f.client.ClearActions()
+			_ = f.sync()
+			if n := len(f.actions("create", "pods")); n != tt.want {
+				t.Errorf("the next batch started %d creations at once, want %d", n, tt.want)
+			}
+		})
+	}
+}
+
 // TestTakeResume: a resumed slow start is for the same DaemonSet, soon
 // after its yield, once, and at a bounded batch.
 func TestTakeResume(t *testing.T) {
@@ -140,6 +179,8 @@ func TestTakeResume(t *testing.T) {
 	}{
 		{"just yielded", resumeAt{uid: ds.UID, hash: "h1", batch: 8, at: f.clock.Now()}, 8},
 		{"capped", resumeAt{uid: ds.UID, hash: "h1", batch: 128, at: f.clock.Now()}, resumeMaxBatch},
+		{"cut by the burst", resumeAt{uid: ds.UID, hash: "h1", batch: 128, at: f.clock.Now(), cut: true}, provenWindow},
+		{"cut by the burst, small", resumeAt{uid: ds.UID, hash: "h1", batch: 8, at: f.clock.Now(), cut: true}, 8},
 		{"too long ago", resumeAt{uid: ds.UID, hash: "h1", batch: 8, at: f.clock.Now().Add(-resumeWithin - time.Second)}, 1},
 		{"another DaemonSet of that name", resumeAt{uid: "old-uid", hash: "h1", batch: 8, at: f.clock.Now()}, 1},
 		{"another template", resumeAt{uid: ds.UID, hash: "h0", batch: 8, at: f.clock.Now()}, 1},

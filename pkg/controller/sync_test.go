@@ -1446,6 +1446,60 @@ func TestSyncCutLeavesCreationsInFlight(t *testing.T) {
 	}
 }
 
+// TestSyncCutLeavesStatusToTheNextSync: a sync cut short by
+// --burst-replicas writes no status and queues the DaemonSet at once, so
+// that the next batch starts while the API server still has this one's
+// creations. The last batch writes the status; so does a cut sync whose
+// status must show a new generation, or has been held for maxStatusHold.
+func TestSyncCutLeavesStatusToTheNextSync(t *testing.T) {
+	type step struct {
+		advance       time.Duration
+		created       int
+		statusWritten bool
+	}
+	for _, tt := range []struct {
+		name  string
+		ds    *appsv1.DaemonSet
+		steps []step
+	}{
+		{"held until the last batch", newDaemonSet(),
+			[]step{{0, 2, false}, {0, 4, false}, {0, 6, false}, {0, 7, true}}},
+		{"a new generation is written at once", newDaemonSet(func(ds *appsv1.DaemonSet) { ds.Generation = 2 }),
+			[]step{{0, 2, true}}},
+		{"held for maxStatusHold at most", newDaemonSet(),
+			[]step{{0, 2, false}, {maxStatusHold - time.Second, 4, false}, {time.Second, 6, true}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, Options{BurstReplicas: 2})
+			f.add(tt.ds)
+			const nodes = 7
+			for i := range nodes {
+				f.add(newNode(fmt.Sprintf("n%d", i), true))
+			}
+			created := 0
+			for i, st := range tt.steps {
+				f.clock.Advance(st.advance)
+				for f.c.queue.Len() > 0 {
+					k, _ := f.c.queue.Get()
+					f.c.queue.Done(k)
+				}
+				f.client.ClearActions()
+				f.mustSync() // the cache never catches up: each batch is createMore's
+				if created += len(f.createdPods()); created != st.created {
+					t.Fatalf("sync %d: %d pods created in all, want %d", i+1, created, st.created)
+				}
+				written := len(f.actions("update", "daemonsets/status")) > 0
+				if written != st.statusWritten {
+					t.Errorf("sync %d: status written = %v, want %v", i+1, written, st.statusWritten)
+				}
+				if cut := st.created < nodes; cut && f.c.queue.Len() != 1 {
+					t.Errorf("sync %d was cut and left %d keys queued, want its own", i+1, f.c.queue.Len())
+				}
+			}
+		})
+	}
+}
+
 // hangingCreates calls hang before each pod creation.
 type hangingCreates struct {
 	kubernetes.Interface
