@@ -214,9 +214,15 @@ func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes
 			window = max(window+1, provenWindow)
 		}
 	}
-	c.stopCreating(ctx, ds, cs, stop, resumeAt{uid: ds.UID, hash: hash, batch: window, cut: more && stop == ""}, len(nodes)-started)
-	if more && stop == "" {
-		// The nodes cut need their pods as a node that joined does.
+	// Cut, with all started and one answered: the nodes cut need their
+	// pods as a node that joined does. Only a sync that has had an answer
+	// goes on at once, and at a wider window: one that started its whole
+	// burst unanswered (a --burst-replicas within the window) leaves the
+	// next sync to its pods' events, else each would queue the next with
+	// none answered, a burst of calls per sync, failing or not.
+	cut := more && stop == "" && cs.created > 0
+	c.stopCreating(ctx, ds, cs, stop, resumeAt{uid: ds.UID, hash: hash, batch: window, cut: cut}, len(nodes)-started)
+	if cut {
 		c.renew(k)
 		c.queue.Add(k)
 	}
@@ -442,11 +448,12 @@ const provenWindow = 64
 // another DaemonSet used up) since. A sync resumes at most resumeMaxBatch
 // creations, and may yield to a more urgent DaemonSet once that many have
 // started, so that few of its creations are in the API server ahead of
-// that DaemonSet's. The next batch of a rollout cut by --burst-replicas
-// resumes at up to provenWindow, as its last batch kept that many in
-// flight: at 16, its first answer waited behind that batch's, and the
-// window stayed at 16 for 250 to 400 ms per batch of a 1,000-node rollout
-// at raised limits.
+// that DaemonSet's. The next batch of a rollout cut by --burst-replicas,
+// once the last had an answer, resumes at up to provenWindow, the window
+// the last reached: at 16, its first answer waited behind the last's
+// creations in flight, and the API server ran short of ours (0 to 30 in
+// flight for 240 to 410 ms per batch of a 1,000-node rollout at raised
+// limits).
 const (
 	resumeWithin   = 30 * time.Second
 	resumeMaxBatch = 16
