@@ -534,3 +534,41 @@ func contains(s []int64, v int64) bool {
 	}
 	return false
 }
+
+// TestRolloutInBatches: a rollout cut into batches by --burst-replicas
+// converges with one pod per node and a status that says so, no node ever
+// holding two pods, and then costs no requests. With a burst above the
+// creation window (64) each cut sync has answers in and queues the next
+// at once, leaving its status write to it; with a burst within the window
+// a cut sync starts its whole batch unanswered and the next waits for its
+// pods' events.
+func TestRolloutInBatches(t *testing.T) {
+	for _, tc := range []struct {
+		burst, nodes int
+	}{
+		{70, 150},
+		{3, 20},
+	} {
+		t.Run(fmt.Sprintf("burst %d on %d nodes", tc.burst, tc.nodes), func(t *testing.T) {
+			stopController()
+			if err := restartController(fmt.Sprintf("--burst-replicas=%d", tc.burst)); err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				stopController()
+				if err := restartController(); err != nil {
+					t.Error(err)
+				}
+			}()
+			group := fmt.Sprintf("batch%d", tc.burst)
+			nodes := chaosNodes(t, group, tc.nodes)
+			createNamespace(t, group)
+			inv := watchInvariant(t, group)
+			ds := createDaemonSet(t, simpleDaemonSet(group, "agent", group))
+			settle(t, ds, nodes, "", 3*time.Minute)
+			checkController(t)
+			inv.check(t)
+			quiet(t)
+		})
+	}
+}
