@@ -180,7 +180,6 @@ func TestTakeResume(t *testing.T) {
 		{"just yielded", resumeAt{uid: ds.UID, hash: "h1", batch: 8, at: f.clock.Now()}, 8},
 		{"capped", resumeAt{uid: ds.UID, hash: "h1", batch: 128, at: f.clock.Now()}, resumeMaxBatch},
 		{"cut by the burst", resumeAt{uid: ds.UID, hash: "h1", batch: 128, at: f.clock.Now(), cut: true}, provenWindow},
-		{"cut by the burst, small", resumeAt{uid: ds.UID, hash: "h1", batch: 8, at: f.clock.Now(), cut: true}, 8},
 		{"too long ago", resumeAt{uid: ds.UID, hash: "h1", batch: 8, at: f.clock.Now().Add(-resumeWithin - time.Second)}, 1},
 		{"another DaemonSet of that name", resumeAt{uid: "old-uid", hash: "h1", batch: 8, at: f.clock.Now()}, 1},
 		{"another template", resumeAt{uid: ds.UID, hash: "h0", batch: 8, at: f.clock.Now()}, 1},

@@ -14,8 +14,8 @@ import "context"
 // for 0.8 to 1.9 s (its creations and its status write) while the nodes
 // that joined meanwhile waited.
 //
-// A sync cut short by --burst-replicas renews itself: the nodes it left
-// need their pods as much.
+// A sync cut short by --burst-replicas renews itself once one of its
+// creations has succeeded: the nodes it left need their pods as much.
 //
 // A sync held at the gate (see nextStop) does not give way: the next sync
 // would be held the same, with nothing created. Only node work renews a

@@ -1505,6 +1505,10 @@ func TestSyncCutLeavesStatusToTheNextSync(t *testing.T) {
 				if queued := f.c.queue.Len() > 0; queued != st.queued {
 					t.Errorf("sync %d: queued at once = %v, want %v", i+1, queued, st.queued)
 				}
+				// The next batch resumes wide after a cut queued at once only.
+				if v, ok := f.c.resume.Load(dsKey); ok && v.(resumeAt).cut != st.queued {
+					t.Errorf("sync %d: resume marked as a cut = %v, want %v", i+1, v.(resumeAt).cut, st.queued)
+				}
 			}
 		})
 	}
