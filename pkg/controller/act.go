@@ -153,10 +153,10 @@ func (c *Controller) confirmLost(ctx context.Context, lost []*v1.Pod) ([]*v1.Pod
 // node that needs this one's pod (see renewal), leaves its creations in
 // flight the same way. A cut sync that has had a creation succeed also
 // leaves its status write to the next sync, queued at once (it renews
-// itself: see renewal). Each boundary
-// between batches cost 80 to 200 ms of a 1,000-node rollout's 3.4 s at
-// raised limits while it waited for its creations, and then 100 to 350 ms
-// of 4.4 s while its status write let the API server drain.
+// itself: see renewal). Each boundary between batches cost 80 to 200 ms
+// of a 1,000-node rollout's 3.4 s at raised limits while it waited for its
+// creations, and then 100 to 350 ms of 4.4 s while its status write let
+// the API server drain.
 func (c *Controller) createPods(ctx context.Context, ds *appsv1.DaemonSet, nodes []string, hash string, more bool) error {
 	if len(nodes) == 0 {
 		return nil
@@ -450,8 +450,8 @@ const provenWindow = 64
 // creations, and may yield to a more urgent DaemonSet once that many have
 // started, so that few of its creations are in the API server ahead of
 // that DaemonSet's. The next batch of a rollout cut by --burst-replicas,
-// once the last had an answer, resumes at up to provenWindow, the window
-// the last reached: at 16, its first answer waited behind the last's
+// once one of the last's creations has succeeded, resumes at up to
+// provenWindow, the window the last reached: at 16, its first answer waited behind the last's
 // creations in flight, and the API server ran short of ours (0 to 30 in
 // flight for 240 to 410 ms per batch of a 1,000-node rollout at raised
 // limits).
