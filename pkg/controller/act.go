@@ -451,10 +451,10 @@ const provenWindow = 64
 // started, so that few of its creations are in the API server ahead of
 // that DaemonSet's. The next batch of a rollout cut by --burst-replicas,
 // once one of the last's creations has succeeded, resumes at up to
-// provenWindow, the window the last reached: at 16, its first answer waited behind the last's
-// creations in flight, and the API server ran short of ours (0 to 30 in
-// flight for 240 to 410 ms per batch of a 1,000-node rollout at raised
-// limits).
+// provenWindow, the window the last reached: at 16, its first answer
+// waited behind the last's creations in flight, and the API server ran
+// short of ours (0 to 30 in flight for 240 to 410 ms per batch of a
+// 1,000-node rollout at raised limits).
 const (
 	resumeWithin   = 30 * time.Second
 	resumeMaxBatch = 16

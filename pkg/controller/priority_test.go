@@ -202,30 +202,24 @@ func TestTakeResume(t *testing.T) {
 // creations are under way, a sync starts none of its own; it goes on when
 // they end.
 func TestSyncWaitsForMoreUrgentCreations(t *testing.T) {
-	f := newFixture(t, Options{})
-	f.add(newDaemonSet(), newNode("n1", true), newNode("n2", true))
-	release := f.c.gate.Hold(2000001000) // system-node-critical
-	done := make(chan error, 1)
-	go func() { done <- f.sync() }()
-	deadline := time.Now().Add(300 * time.Millisecond)
-	for time.Now().Before(deadline) {
-		if n := len(f.actions("create", "pods")); n > 0 {
-			t.Fatalf("%d pods created while a more urgent DaemonSet was creating", n)
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, Options{})
+		f.add(newDaemonSet(), newNode("n1", true), newNode("n2", true))
+		release := f.c.gate.Hold(2000001000) // system-node-critical
+		done := make(chan error, 1)
+		go func() { done <- f.sync() }()
+		synctest.Wait() // the sync is blocked, holding its creations back
+		if n := len(f.actions("create", "pods")); n > 0 || len(done) > 0 {
+			t.Fatalf("%d pods created, or the sync ended, while a more urgent DaemonSet was creating", n)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	release()
-	select {
-	case err := <-done:
-		if err != nil {
+		release()
+		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the sync did not go on after the more urgent creations ended")
-	}
-	if n := len(f.createdPods()); n != 2 {
-		t.Errorf("created %d pods, want 2", n)
-	}
+		if n := len(f.createdPods()); n != 2 {
+			t.Errorf("created %d pods, want 2", n)
+		}
+	})
 }
 
 // TestSyncHeldByTheGateYields: a sync held back by a more urgent
@@ -358,7 +352,7 @@ func TestCreationsHoldTheGivenGate(t *testing.T) {
 	var calls, heldDuring atomic.Int32
 	f.client.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
 		calls.Add(1)
-		if gate.Top() != math.MinInt64 {
+		if top, _ := gate.Look(); top != math.MinInt64 {
 			heldDuring.Add(1)
 		}
 		return false, nil, nil
@@ -368,7 +362,7 @@ func TestCreationsHoldTheGivenGate(t *testing.T) {
 	if calls.Load() != 2 || heldDuring.Load() != 2 {
 		t.Errorf("the gate was held during %d of %d creations, want all of 2", heldDuring.Load(), calls.Load())
 	}
-	if top := gate.Top(); top != math.MinInt64 {
+	if top, _ := gate.Look(); top != math.MinInt64 {
 		t.Errorf("the gate is held at %d after the creations returned", top)
 	}
 }

@@ -50,15 +50,10 @@ func (g *Gate) Hold(p int64) (release func()) {
 	}
 }
 
-// Top returns the highest priority of the work under way, or math.MinInt64.
-func (g *Gate) Top() int64 {
-	top, _ := g.Look()
-	return top
-}
-
-// Look returns Top and, taken with it, a channel closed when a hold ends:
-// a caller that decides on the top waits on it to decide again, and no
-// hold can end unseen between the two.
+// Look returns the highest priority of the work under way (math.MinInt64
+// if none) and, taken with it, a channel closed when a hold ends: a caller
+// that decides on the top waits on it to decide again, and no hold can end
+// unseen between the two.
 func (g *Gate) Look() (top int64, changed <-chan struct{}) {
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -9,55 +9,57 @@ import (
 )
 
 func TestGate(t *testing.T) {
-	g := NewGate()
-	ctx := context.Background()
-	look, cancel := context.WithCancel(ctx) // a context already ended: look, don't block
-	cancel()
-	if g.Wait(ctx, 0) {
-		t.Fatal("an empty gate made work wait")
-	}
-	release := g.Hold(1000)
-	if g.Wait(ctx, 1000) || g.Wait(ctx, 2000) {
-		t.Error("work waited for work of equal or lower priority")
-	}
-	if !g.Wait(look, 0) {
-		t.Error("lower-priority work did not wait while higher-priority work was under way")
-	}
-	done := make(chan bool)
-	go func() { done <- g.Wait(ctx, 0) }()
-	time.Sleep(10 * time.Millisecond) // let it block; it must not return before the release
-	select {
-	case <-done:
-		t.Fatal("Wait returned while the hold was still held")
-	default:
-	}
-	release()
-	release() // a second release changes nothing
-	select {
-	case still := <-done:
-		if still {
-			t.Error("Wait reported the hold after its release")
+	synctest.Test(t, func(t *testing.T) {
+		g := NewGate()
+		ctx := context.Background()
+		look, cancel := context.WithCancel(ctx) // a context already ended: look, don't block
+		cancel()
+		if g.Wait(ctx, 0) {
+			t.Fatal("an empty gate made work wait")
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Wait did not end when the hold was released")
-	}
-	// Two holds at one priority: both must end.
-	r1, r2 := g.Hold(5), g.Hold(5)
-	r1()
-	if !g.Wait(look, 0) {
-		t.Error("one of two holds ended, and lower work went ahead")
-	}
-	r2()
-	if g.Wait(ctx, 0) {
-		t.Error("both holds ended, and lower work still waited")
-	}
-	// A cancelled context ends the wait.
-	defer g.Hold(10)()
-	cctx, cancel := context.WithCancel(ctx)
-	cancel()
-	if !g.Wait(cctx, 0) {
-		t.Error("a cancelled wait reported nothing under way")
-	}
+		release := g.Hold(1000)
+		if g.Wait(ctx, 1000) || g.Wait(ctx, 2000) {
+			t.Error("work waited for work of equal or lower priority")
+		}
+		if !g.Wait(look, 0) {
+			t.Error("lower-priority work did not wait while higher-priority work was under way")
+		}
+		done := make(chan bool)
+		go func() { done <- g.Wait(ctx, 0) }()
+		synctest.Wait() // blocked: it must not return before the release
+		select {
+		case <-done:
+			t.Fatal("Wait returned while the hold was still held")
+		default:
+		}
+		release()
+		release() // a second release changes nothing
+		select {
+		case still := <-done:
+			if still {
+				t.Error("Wait reported the hold after its release")
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Wait did not end when the hold was released")
+		}
+		// Two holds at one priority: both must end.
+		r1, r2 := g.Hold(5), g.Hold(5)
+		r1()
+		if !g.Wait(look, 0) {
+			t.Error("one of two holds ended, and lower work went ahead")
+		}
+		r2()
+		if g.Wait(ctx, 0) {
+			t.Error("both holds ended, and lower work still waited")
+		}
+		// A cancelled context ends the wait.
+		defer g.Hold(10)()
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		if !g.Wait(cctx, 0) {
+			t.Error("a cancelled wait reported nothing under way")
+		}
+	})
 }
 
 // TestGateLook: Look's channel closes when any hold ends, even while work
@@ -109,16 +111,16 @@ func TestGateLook(t *testing.T) {
 
 func TestGateTop(t *testing.T) {
 	g := NewGate()
-	if got := g.Top(); got != math.MinInt64 {
-		t.Errorf("Top of an idle gate = %d", got)
+	if got, _ := g.Look(); got != math.MinInt64 {
+		t.Errorf("top of an idle gate = %d", got)
 	}
 	a, b := g.Hold(5), g.Hold(9)
-	if got := g.Top(); got != 9 {
-		t.Errorf("Top = %d, want 9", got)
+	if got, _ := g.Look(); got != 9 {
+		t.Errorf("top = %d, want 9", got)
 	}
 	b()
-	if got := g.Top(); got != 5 {
-		t.Errorf("Top after the 9 ended = %d, want 5", got)
+	if got, _ := g.Look(); got != 5 {
+		t.Errorf("top after the 9 ended = %d, want 5", got)
 	}
 	a()
 }
