@@ -3,7 +3,9 @@ FROM golang:1.27 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
-COPY main.go ./
+# Every file of the main package (main.go, lead.go, ...); _test.go files are
+# copied too, and ignored by go build.
+COPY *.go ./
 COPY pkg/ pkg/
 RUN CGO_ENABLED=0 go build -trimpath -ldflags=-s -o /daemonset-controller .
 
