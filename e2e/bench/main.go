@@ -44,7 +44,14 @@ func main() {
 	pairs := flag.Int("plain-pairs", 1, "pairs of runs, the plain client's and ours (raised limits, quiet bed), per node count; the order alternates, and with more than one the report gives the median of the pairs' ratios")
 	extra := flag.String("ours-args", "", "extra flags for our controller, space-separated (for experiments)")
 	controllers := flag.String("controllers", "ours,built-in,plain", "controllers to run (comma list of ours,built-in,plain: the plain-client baseline, at raised limits)")
+	pool := flag.String("pool", "", "instead of running, print the verdict on the plain client's target over every pair of these reports (comma list of report files, each from a run with -plain-pairs 2 or more)")
 	flag.Parse()
+	if *pool != "" {
+		table, err := poolReports(strings.Split(*pool, ","))
+		check(err)
+		fmt.Print(table)
+		return
+	}
 	oursArgs = strings.Fields(*extra)
 	if plainWorkers < 1 {
 		log.Fatalf("-plain-workers must be at least 1, got %d", plainWorkers)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -111,6 +113,71 @@ func TestWritePairs(t *testing.T) {
 	for _, n := range []string{"| 1000 |", "| 3000 |"} {
 		if strings.Contains(out, n) {
 			t.Errorf("a row for %s nodes, which have one pair or none with ours:\n%s", n, out)
+		}
+	}
+}
+
+// TestPoolReports: -pool reads back the pair tables writePairs writes and
+// decides over all their pairs, by node count, where each report alone
+// has too few.
+func TestPoolReports(t *testing.T) {
+	dir := t.TempDir()
+	pairs := func(n, count int, plain, ours time.Duration) []pair {
+		var ps []pair
+		for i := range count {
+			ps = append(ps, pair{Index: i,
+				Plain: rolloutResult{Controller: "plain client", Nodes: n, Created: plain},
+				Ours:  rolloutResult{Controller: "ours", Nodes: n, Created: ours}})
+		}
+		return ps
+	}
+	write := func(name string, ps ...[]pair) string {
+		r := &report{}
+		for _, p := range ps {
+			r.Pairs = append(r.Pairs, p...)
+		}
+		var b strings.Builder
+		b.WriteString("# a report\n\n")
+		r.writePairs(&b)
+		b.WriteString("## what follows the table\n\n| not | a | pair |\n")
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	// 100 nodes: 80% three times, then 85% three times; the median times
+	// (0.205 and 0.250 s) give 82.0%, not the median ratio's 82.5%.
+	a := write("a.md", pairs(100, 3, 240*time.Millisecond, 300*time.Millisecond))
+	b := write("b.md", pairs(1000, 6, time.Second, 800*time.Millisecond), pairs(100, 3, 170*time.Millisecond, 200*time.Millisecond))
+	got, err := poolReports([]string{b, a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := []string{"| 100 | 6 | **82.5%** | 80.0 to 85.0% | missed | 82.0% |", "| 1000 | 6 | **125.0%** | 125.0 to 125.0% | met | 125.0% |"}
+	i100, i1000 := strings.Index(got, rows[0]), strings.Index(got, rows[1])
+	if i100 < 0 || i1000 < 0 || i1000 < i100 {
+		t.Errorf("pooled table lacks %q then %q:\n%s", rows[0], rows[1], got)
+	}
+	alone, err := poolReports([]string{a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(alone, "| 100 | 3 | **80.0%** | - | too few pairs |") {
+		t.Errorf("one report of 3 pairs should be too few:\n%s", alone)
+	}
+
+	empty := filepath.Join(dir, "empty.md")
+	if err := os.WriteFile(empty, []byte("# no pairs here\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(dir, "bad.md")
+	if err := os.WriteFile(bad, []byte("| nodes | pair | first | plain client (s) | ours (s) |\n|---|\n| 100 | 1 | ours | x | 0.2 |\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{empty, bad, filepath.Join(dir, "missing.md"), a} {
+		if _, err := poolReports([]string{a, path}); err == nil {
+			t.Errorf("poolReports with %s after a.md: no error", filepath.Base(path))
 		}
 	}
 }
