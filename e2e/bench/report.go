@@ -69,7 +69,7 @@ func (r *report) write(dir string) error {
 	})
 	if len(r.Rollouts) > 0 {
 		fmt.Fprintf(&b, "## Rollout: the seed's DaemonSet created to all pods created / Ready\n\n")
-		fmt.Fprintf(&b, "Created: the API server's answer to the last creation, from its audit log. Seen: the last pod seen by a watch, which the API server sometimes delivers in a burst after a pause. Ready: the last pod seen Ready. The plain client's clock starts at its first creation.\n\n")
+		fmt.Fprintf(&b, "Created: the API server's answer to the last creation, from its audit log. Seen: the last pod seen by a watch, which the API server sometimes delivers in a burst after a pause. Ready: the last pod seen Ready. The plain client's clock starts at its first creation. Requests: the API server's counters for the kinds a DaemonSet controller makes; its events counters also hold kwok's one \"Created\" event per pod, alike for every controller.\n\n")
 		fmt.Fprintf(&b, "| limits | nodes | bed | controller | created (s) | seen (s) | ready (s) | created vs | CPU (s) (before the DaemonSet) | CPU at rest (s/min) | peak RSS (MiB) | requests |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, x := range r.Rollouts {
 			other := r.rolloutPeer(x)

@@ -441,7 +441,12 @@ func requestCounts(ctx context.Context, b *bed.Bed) map[string]float64 {
 	}
 	// Requests only a DaemonSet controller makes on this bed (kwok patches
 	// pods/status and deletes pods at the end of their grace period, the
-	// scheduler binds through pods/binding and writes events.k8s.io events).
+	// scheduler binds through pods/binding and writes events.k8s.io events),
+	// but for core/v1 events: kwok's pod-create stage writes one per pod
+	// ("Created"), and kube-controller-manager one per new node
+	// ("RegisteredNode"). Those come with every controller alike; a
+	// controller's own are at most 25 per DaemonSet (client-go's spam
+	// filter). The counter has no user agent to tell them apart.
 	keep := map[string]bool{"POST pods": true, "PUT daemonsets/status": true, "PATCH pods": true,
 		"POST controllerrevisions": true, "PUT controllerrevisions": true, "DELETE controllerrevisions": true,
 		"POST events": true, "PATCH events": true}
