@@ -112,6 +112,19 @@ func createDaemonSet(t *testing.T, ds *appsv1.DaemonSet) *appsv1.DaemonSet {
 	return out
 }
 
+// deleteDaemonSet deletes ds and waits until its pods are gone (the
+// garbage collector's work).
+func deleteDaemonSet(t *testing.T, ds *appsv1.DaemonSet) {
+	t.Helper()
+	err := tb.Client.AppsV1().DaemonSets(ds.Namespace).Delete(context.Background(), ds.Name, metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		t.Fatalf("deleting DaemonSet %s: %v", ds.Name, err)
+	}
+	eventually(t, 2*time.Minute, "the deleted DaemonSet's pods gone", func(ctx context.Context) string {
+		return placedExactly(ctx, ds, nil)
+	})
+}
+
 // daemonPods lists the pods of ds by the node they are for.
 func daemonPods(ctx context.Context, ds *appsv1.DaemonSet) (map[string][]v1.Pod, error) {
 	sel, err := metav1.LabelSelectorAsSelector(ds.Spec.Selector)
