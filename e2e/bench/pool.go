@@ -111,10 +111,7 @@ func poolReports(paths []string) (string, error) {
 		for i, p := range ps {
 			ratios[i], plain[i], ours[i] = p.plain/p.ours, p.plain, p.ours
 		}
-		interval, verdict := "-", "too few pairs"
-		if lo, hi, ok := medianInterval(ratios); ok {
-			interval, verdict = fmt.Sprintf("%.1f to %.1f%%", 100*lo, 100*hi), verdictAt(lo, hi, plainTarget)
-		}
+		interval, verdict := plainVerdict(ratios)
 		fmt.Fprintf(&b, "| %d | %d | **%.1f%%** | %s | %s | %.1f%% |\n", n, len(ps), 100*median(ratios), interval, verdict, 100*median(plain)/median(ours))
 	}
 	return b.String(), nil

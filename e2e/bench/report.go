@@ -268,11 +268,7 @@ func (r *report) writePairs(b *strings.Builder) {
 			ratios[i], phases[i] = p.ratio(), p.phaseRatio()
 			plain[i], ours[i] = p.Plain.Created.Seconds(), p.Ours.Created.Seconds()
 		}
-		interval, verdict := "-", "too few pairs"
-		if lo, hi, ok := medianInterval(ratios); ok {
-			// One decimal, so that a bound just under 90% never reads as 90.
-			interval, verdict = fmt.Sprintf("%.1f to %.1f%%", 100*lo, 100*hi), verdictAt(lo, hi, plainTarget)
-		}
+		interval, verdict := plainVerdict(ratios)
 		fmt.Fprintf(b, "| %d | %d | **%.0f%%** | %s | %s | %.0f to %.0f%% | %.0f%% | %.0f%% | %.3f | %.3f |\n", n, len(ps), 100*median(ratios),
 			interval, verdict, 100*slices.Min(ratios), 100*slices.Max(ratios), 100*median(plain)/median(ours), 100*median(phases), median(plain), median(ours))
 	}
@@ -304,6 +300,17 @@ func (r *report) pairsByNodes() map[int][]pair {
 
 // plainTarget is issue 5's: ours' rate at least 90% of the plain client's.
 const plainTarget = 0.9
+
+// plainVerdict is the median's interval, as text, and the verdict on
+// plainTarget over the pairs' ratios (ours' rate over the plain client's).
+func plainVerdict(ratios []float64) (interval, verdict string) {
+	lo, hi, ok := medianInterval(ratios)
+	if !ok {
+		return "-", "too few pairs"
+	}
+	// One decimal, so that a bound just under 90% never reads as 90.
+	return fmt.Sprintf("%.1f to %.1f%%", 100*lo, 100*hi), verdictAt(lo, hi, plainTarget)
+}
 
 // medianInterval is a 95% confidence interval for the median of the
 // population xs were drawn from, without assuming its shape: the k-th
