@@ -44,6 +44,7 @@ func main() {
 	pairs := flag.Int("plain-pairs", 1, "pairs of runs, the plain client's and ours (raised limits, quiet bed), per node count; the order alternates, and with more than one the report gives the median of the pairs' ratios")
 	extra := flag.String("ours-args", "", "extra flags for our controller, space-separated (for experiments)")
 	controllers := flag.String("controllers", "ours,built-in,plain", "controllers to run (comma list of ours,built-in,plain: the plain-client baseline, at raised limits)")
+	idle := flag.Bool("idle-ours", false, "in each pair, also run the plain client with our controller idle in its bed (watching, with no DaemonSet): what a controller that only watches costs the plain client's rate")
 	pool := flag.String("pool", "", "instead of running, print the verdict on the plain client's target over every pair of these reports (comma list of report files, each from a run with -plain-pairs 2 or more)")
 	flag.Parse()
 	if *pool != "" {
@@ -67,6 +68,8 @@ func main() {
 		log.Fatalf("-plain-pairs must be at least 1, got %d", *pairs)
 	case *pairs > 1 && !paired:
 		log.Fatalf("-plain-pairs %d needs the rollout, the plain client and ours, raised limits and a quiet bed (-only, -controllers, -limits, -quiet)", *pairs)
+	case *idle && !paired:
+		log.Fatalf("-idle-ours needs the rollout, the plain client and ours, raised limits and a quiet bed (-only, -controllers, -limits, -quiet)")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -88,10 +91,10 @@ func main() {
 				if *pairs > 1 {
 					runTag = fmt.Sprintf("-pair%d", i+1)
 				}
-				p, err := runPair(ctx, n, i, paired)
+				p, err := runPair(ctx, n, i, paired, *idle)
 				check(err)
 				r.Pairs = append(r.Pairs, p)
-				for _, res := range []rolloutResult{p.Plain, p.Ours} {
+				for _, res := range []rolloutResult{p.Plain, p.Ours, p.Beside} {
 					if res.Controller == "" {
 						continue
 					}
@@ -105,6 +108,9 @@ func main() {
 				}
 				if paired {
 					log.Printf("pair %d of %d at %d nodes: ours reaches %.0f%% of the plain client's rate", i+1, *pairs, n, 100*p.ratio())
+				}
+				if *idle {
+					log.Printf("pair %d of %d at %d nodes: beside our idle controller, the plain client reaches %.0f%% of its rate alone", i+1, *pairs, n, 100*p.besideRatio())
 				}
 			}
 			runTag = ""

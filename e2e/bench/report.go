@@ -81,6 +81,13 @@ func (r *report) write(dir string) error {
 			switch {
 			case x.Controller == "ours" && other != nil:
 				rt = ratio(x.Created, other.Created) + " of built-in"
+			case x.Controller == besideIdle:
+				if alone := r.find("plain client", x.Limits, x.Nodes, false); alone != nil && x.Created > 0 {
+					rt = fmt.Sprintf("%.0f%% of the plain client's rate alone", 100*alone.Created.Seconds()/x.Created.Seconds())
+					if len(r.pairsByNodes()[x.Nodes]) > 1 {
+						rt += ", in pair 1; over all pairs: below"
+					}
+				}
 			case x.Controller == "plain client":
 				if ours := r.find("ours", x.Limits, x.Nodes, false); ours != nil && x.Created > 0 {
 					p := pair{Plain: x, Ours: *ours}
@@ -272,18 +279,57 @@ func (r *report) writePairs(b *strings.Builder) {
 		fmt.Fprintf(b, "| %d | %d | **%.0f%%** | %s | %s | %.0f to %.0f%% | %.0f%% | %.0f%% | %.3f | %.3f |\n", n, len(ps), 100*median(ratios),
 			interval, verdict, 100*slices.Min(ratios), 100*slices.Max(ratios), 100*median(plain)/median(ours), 100*median(phases), median(plain), median(ours))
 	}
-	fmt.Fprintf(b, "\n| nodes | pair | first | plain client (s) | ours (s) | ratio | from the first pod |\n|---|---|---|---|---|---|---|\n")
+	beside := r.writeBeside(b, counts, byNodes)
+	// -pool reads this table: new columns go at its end.
+	fmt.Fprintf(b, "\n| nodes | pair | first | plain client (s) | ours (s) | ratio | from the first pod |")
+	if beside {
+		fmt.Fprintf(b, " beside idle ours (s) | its share |\n|---|---|---|---|---|---|---|---|---|\n")
+	} else {
+		fmt.Fprintf(b, "\n|---|---|---|---|---|---|---|\n")
+	}
 	for _, n := range counts {
 		for _, p := range byNodes[n] {
 			first := "plain client"
 			if p.oursFirst() {
 				first = "ours"
 			}
-			fmt.Fprintf(b, "| %d | %d | %s | %.3f | %.3f | %.0f%% | %.0f%% |\n", n, p.Index+1, first,
+			fmt.Fprintf(b, "| %d | %d | %s | %.3f | %.3f | %.0f%% | %.0f%% |", n, p.Index+1, first,
 				p.Plain.Created.Seconds(), p.Ours.Created.Seconds(), 100*p.ratio(), 100*p.phaseRatio())
+			if beside {
+				fmt.Fprintf(b, " %.3f | %.0f%% |", p.Beside.Created.Seconds(), 100*p.besideRatio())
+			}
+			b.WriteString("\n")
 		}
 	}
 	b.WriteString("\n")
+}
+
+// writeBeside adds, when the pairs ran the plain client beside our idle
+// controller too (-idle-ours), what that costs the plain client's rate,
+// and reports whether they did.
+func (r *report) writeBeside(b *strings.Builder, counts []int, byNodes map[int][]pair) bool {
+	if !slices.ContainsFunc(r.Pairs, func(p pair) bool { return p.Beside.Controller != "" }) {
+		return false
+	}
+	fmt.Fprintf(b, "\nBeside our idle controller: each pair also ran the plain client with our controller in its bed, started as for ours' run, "+
+		"its informers watching the plain pods, with no DaemonSet to act on; that run came first in pairs 1, 2, 5, 6, ... and last in the others. "+
+		"Its share: its rate as a share of the plain client's alone in the same pair, which is what a controller that only watches costs the plain client. "+
+		"Ours against it: ours' rate as a share of that run's.\n\n")
+	fmt.Fprintf(b, "| nodes | pairs | its share, median | 95%% interval | range | ours against it, median | beside idle ours, median (s) |\n|---|---|---|---|---|---|---|\n")
+	for _, n := range counts {
+		ps := byNodes[n]
+		shares, against, times := make([]float64, len(ps)), make([]float64, len(ps)), make([]float64, len(ps))
+		for i, p := range ps {
+			shares[i], against[i], times[i] = p.besideRatio(), p.Beside.Created.Seconds()/p.Ours.Created.Seconds(), p.Beside.Created.Seconds()
+		}
+		interval := "-"
+		if lo, hi, ok := medianInterval(shares); ok {
+			interval = fmt.Sprintf("%.1f to %.1f%%", 100*lo, 100*hi)
+		}
+		fmt.Fprintf(b, "| %d | %d | **%.0f%%** | %s | %.0f to %.0f%% | %.0f%% | %.3f |\n", n, len(ps), 100*median(shares), interval,
+			100*slices.Min(shares), 100*slices.Max(shares), 100*median(against), median(times))
+	}
+	return true
 }
 
 // pairsByNodes groups the pairs that include ours' run by node count, in

@@ -117,6 +117,51 @@ func TestWritePairs(t *testing.T) {
 	}
 }
 
+// TestWriteBeside: with -idle-ours the pairs table gives the plain
+// client's share of its own rate beside our idle controller, each pair's
+// row has its run, and -pool still reads the pairs.
+func TestWriteBeside(t *testing.T) {
+	run := func(ctrl string, created time.Duration) rolloutResult {
+		return rolloutResult{Controller: ctrl, Nodes: 100, Created: created, First: created / 10}
+	}
+	r := &report{}
+	for i := range 6 { // beside at 0.25 s against 0.2 s alone: 80%; ours at 0.25 s: 100% of it
+		r.Pairs = append(r.Pairs, pair{Index: i, Plain: run("plain client", 200*time.Millisecond),
+			Ours: run("ours", 250*time.Millisecond), Beside: run(besideIdle, 250*time.Millisecond)})
+	}
+	var b strings.Builder
+	r.writePairs(&b)
+	out := b.String()
+	for _, want := range []string{
+		"| 100 | 6 | **80%** | 80.0 to 80.0% | 80 to 80% | 100% | 0.250 |",
+		"| 100 | 6 | ours | 0.200 | 0.250 | 80% | 80% | 0.250 | 80% |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no row %q:\n%s", want, out)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "beside.md")
+	if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := poolReports([]string{path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(got, "| 100 | 6 | **80.0%** | 80.0 to 80.0% | missed |") {
+		t.Errorf("-pool over a report with the beside columns:\n%s", got)
+	}
+
+	var without strings.Builder
+	for i := range r.Pairs {
+		r.Pairs[i].Beside = rolloutResult{}
+	}
+	r.writePairs(&without)
+	if strings.Contains(without.String(), "beside") {
+		t.Errorf("pairs without the idle runs mention them:\n%s", without.String())
+	}
+}
+
 // TestPoolReports: -pool reads back the pair tables writePairs writes and
 // decides over all their pairs, by node count, where each report alone
 // has too few.

@@ -870,6 +870,10 @@ func runUpdate(ctx context.Context, ctrl controller, lim limits, n int) (updateR
 type pair struct {
 	Index       int // from 0; odd pairs ran ours first
 	Plain, Ours rolloutResult
+	// Beside is the plain client's run with our controller idle in its
+	// bed (-idle-ours): its informers watch the plain pods, and it has no
+	// DaemonSet to act on.
+	Beside rolloutResult
 }
 
 // ratio is ours' pod-creation rate as a share of the plain client's: its
@@ -881,13 +885,23 @@ func (p pair) phaseRatio() float64 { return phase(p.Plain) / phase(p.Ours) }
 
 func (p pair) oursFirst() bool { return p.Index%2 == 1 }
 
-// runPair runs the plain client on n nodes and, when withOurs, ours. Odd
+// besideRatio is the plain client's rate beside our idle controller as a
+// share of its rate alone: what a controller that only watches costs it.
+func (p pair) besideRatio() float64 { return p.Plain.Created.Seconds() / p.Beside.Created.Seconds() }
+
+// besideFirst: the run beside our idle controller comes first in pairs
+// 1, 2, 5, 6, ... and last in the others, so that over every four pairs
+// it follows the plain client's bed as often as it precedes it.
+func (p pair) besideFirst() bool { return p.Index/2%2 == 0 }
+
+// runPair runs the plain client on n nodes and, when withOurs, ours, and
+// when withIdle, the plain client again beside our idle controller. Odd
 // pairs run ours first, so that neither always follows the other's bed
 // (its teardown, the machine's caches) and the order's effect, if any,
 // falls on both alike over the pairs.
-func runPair(ctx context.Context, n, i int, withOurs bool) (pair, error) {
+func runPair(ctx context.Context, n, i int, withOurs, withIdle bool) (pair, error) {
 	p := pair{Index: i}
-	runs := []func() error{func() (err error) { p.Plain, err = runPlain(ctx, n); return err }}
+	runs := []func() error{func() (err error) { p.Plain, err = runPlain(ctx, n, false); return err }}
 	if withOurs {
 		runs = append(runs, func() (err error) {
 			p.Ours, err = runRollout(ctx, controllerNamed("ours"), raised, n, false)
@@ -895,6 +909,14 @@ func runPair(ctx context.Context, n, i int, withOurs bool) (pair, error) {
 		})
 		if p.oursFirst() {
 			slices.Reverse(runs)
+		}
+	}
+	if withIdle {
+		idle := func() (err error) { p.Beside, err = runPlain(ctx, n, true); return err }
+		if p.besideFirst() {
+			runs = slices.Insert(runs, 0, idle)
+		} else {
+			runs = append(runs, idle)
 		}
 	}
 	for _, run := range runs {
@@ -920,15 +942,27 @@ var runTag string
 // affinity for one node each, so kube-scheduler binds them, as it binds
 // ours (until commit 2a0cac1 the baseline set spec.nodeName instead,
 // skipping the scheduler's share of the two cores). It shows the creation
-// rate the API server itself allows on this machine.
-func runPlain(ctx context.Context, n int) (rolloutResult, error) {
+// rate the API server itself allows on this machine. With idle, our
+// controller runs in the bed as in ours' run, with nothing to do but
+// watch: the rate the API server allows beside a controller.
+func runPlain(ctx context.Context, n int, idle bool) (rolloutResult, error) {
 	res := rolloutResult{Controller: "plain client", Limits: raised.Name, Nodes: n}
+	if idle {
+		res.Controller = besideIdle
+	}
 	b, err := startBed(ctx, n)
 	if err != nil {
 		return res, err
 	}
 	defer b.Stop()
 	defer os.RemoveAll(b.Dir)
+	var ours *bed.Proc
+	if idle {
+		if ours, err = startOurs(ctx, b, raised); err != nil {
+			return res, err
+		}
+		defer ours.Stop(10 * time.Second)
+	}
 	if err := b.CreateNamespace(ctx, "my-kube"); err != nil {
 		return res, err
 	}
@@ -954,7 +988,12 @@ func runPlain(ctx context.Context, n int) (rolloutResult, error) {
 	if err != nil {
 		return res, err
 	}
-	apiserverProfile(b, fmt.Sprintf("plain-client-rollout-%d-raised-busy=false%s", n, runTag))
+	name := fmt.Sprintf("rollout-%d-raised-busy=false%s", n, runTag)
+	apiserverProfile(b, strings.ReplaceAll(res.Controller, " ", "-")+"-"+name)
+	if idle {
+		profile(strings.ReplaceAll(res.Controller, " ", "-") + "-" + name)
+		res.Cost.StartCPUSeconds, _ = procCost(ours.Pid())
+	}
 	start := time.Now()
 	jobs := make(chan int)
 	var wg sync.WaitGroup
@@ -982,8 +1021,14 @@ func runPlain(ctx context.Context, n int) (rolloutResult, error) {
 	close(jobs)
 	wg.Wait()
 	err = res.await(ctx, b, pc, start, "the plain pods")
+	if idle { // our idle controller's cost, in the same columns as ours' run
+		res.Cost.CPUSeconds, res.Cost.PeakRSSMiB = procCost(ours.Pid())
+	}
 	return res, err
 }
+
+// besideIdle names the plain client's run beside our idle controller.
+const besideIdle = "plain client beside idle ours"
 
 // plainWorkers is how many creations the plain client keeps in flight
 // (-plain-workers).
