@@ -295,8 +295,11 @@ func (r *report) writePairs(b *strings.Builder) {
 			}
 			fmt.Fprintf(b, "| %d | %d | %s | %.3f | %.3f | %.0f%% | %.0f%% |", n, p.Index+1, first,
 				p.Plain.Created.Seconds(), p.Ours.Created.Seconds(), 100*p.ratio(), 100*p.phaseRatio())
-			if beside {
+			switch {
+			case beside && p.Beside.Created > 0:
 				fmt.Fprintf(b, " %.3f | %.0f%% |", p.Beside.Created.Seconds(), 100*p.besideRatio())
+			case beside:
+				b.WriteString(" - | - |")
 			}
 			b.WriteString("\n")
 		}
@@ -312,21 +315,26 @@ func (r *report) writeBeside(b *strings.Builder, counts []int, byNodes map[int][
 		return false
 	}
 	fmt.Fprintf(b, "\nBeside our idle controller: each pair also ran the plain client with our controller in its bed, started as for ours' run, "+
-		"its informers watching the plain pods, with no DaemonSet to act on; that run came first in pairs 1, 2, 5, 6, ... and last in the others. "+
+		"its informers watching the plain pods, with no DaemonSet to act on. Each pair ran it first in pairs 1, 3, 5, ... (then the plain client, then ours) "+
+		"and last in the others (ours, the plain client, then it). Its CPU and RSS columns above are the idle controller's. "+
 		"Its share: its rate as a share of the plain client's alone in the same pair, which is what a controller that only watches costs the plain client. "+
 		"Ours against it: ours' rate as a share of that run's.\n\n")
 	fmt.Fprintf(b, "| nodes | pairs | its share, median | 95%% interval | range | ours against it, median | beside idle ours, median (s) |\n|---|---|---|---|---|---|---|\n")
 	for _, n := range counts {
-		ps := byNodes[n]
-		shares, against, times := make([]float64, len(ps)), make([]float64, len(ps)), make([]float64, len(ps))
-		for i, p := range ps {
-			shares[i], against[i], times[i] = p.besideRatio(), p.Beside.Created.Seconds()/p.Ours.Created.Seconds(), p.Beside.Created.Seconds()
+		var shares, against, times []float64
+		for _, p := range byNodes[n] {
+			if p.Beside.Created > 0 {
+				shares, against, times = append(shares, p.besideRatio()), append(against, p.Beside.Created.Seconds()/p.Ours.Created.Seconds()), append(times, p.Beside.Created.Seconds())
+			}
+		}
+		if len(shares) == 0 {
+			continue
 		}
 		interval := "-"
 		if lo, hi, ok := medianInterval(shares); ok {
 			interval = fmt.Sprintf("%.1f to %.1f%%", 100*lo, 100*hi)
 		}
-		fmt.Fprintf(b, "| %d | %d | **%.0f%%** | %s | %.0f to %.0f%% | %.0f%% | %.3f |\n", n, len(ps), 100*median(shares), interval,
+		fmt.Fprintf(b, "| %d | %d | **%.0f%%** | %s | %.0f to %.0f%% | %.0f%% | %.3f |\n", n, len(shares), 100*median(shares), interval,
 			100*slices.Min(shares), 100*slices.Max(shares), 100*median(against), median(times))
 	}
 	return true

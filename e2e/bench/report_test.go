@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -118,23 +119,32 @@ func TestWritePairs(t *testing.T) {
 }
 
 // TestWriteBeside: with -idle-ours the pairs table gives the plain
-// client's share of its own rate beside our idle controller, each pair's
-// row has its run, and -pool still reads the pairs.
+// client's share of its own rate beside our idle controller (a median,
+// over the pairs that have that run), each pair's row has its run, and
+// -pool still reads the pairs.
 func TestWriteBeside(t *testing.T) {
 	run := func(ctrl string, created time.Duration) rolloutResult {
 		return rolloutResult{Controller: ctrl, Nodes: 100, Created: created, First: created / 10}
 	}
 	r := &report{}
-	for i := range 6 { // beside at 0.25 s against 0.2 s alone: 80%; ours at 0.25 s: 100% of it
-		r.Pairs = append(r.Pairs, pair{Index: i, Plain: run("plain client", 200*time.Millisecond),
-			Ours: run("ours", 250*time.Millisecond), Beside: run(besideIdle, 250*time.Millisecond)})
+	for i := range 7 { // the plain client 0.2 s, ours 0.5 s (40%), beside 0.25 s (80%)
+		p := pair{Index: i, Plain: run("plain client", 200*time.Millisecond), Ours: run("ours", 500*time.Millisecond)}
+		switch i {
+		case 0: // 200%, and ours 20% of it: the medians must not move
+			p.Beside = run(besideIdle, 100*time.Millisecond)
+		case 6: // no beside run: left out of its table, "-" in its row
+		default:
+			p.Beside = run(besideIdle, 250*time.Millisecond)
+		}
+		r.Pairs = append(r.Pairs, p)
 	}
 	var b strings.Builder
 	r.writePairs(&b)
 	out := b.String()
 	for _, want := range []string{
-		"| 100 | 6 | **80%** | 80.0 to 80.0% | 80 to 80% | 100% | 0.250 |",
-		"| 100 | 6 | ours | 0.200 | 0.250 | 80% | 80% | 0.250 | 80% |",
+		"| 100 | 6 | **80%** | 80.0 to 200.0% | 80 to 200% | 50% | 0.250 |",
+		"| 100 | 2 | ours | 0.200 | 0.500 | 40% | 40% | 0.250 | 80% |",
+		"| 100 | 7 | plain client | 0.200 | 0.500 | 40% | 40% | - | - |",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("no row %q:\n%s", want, out)
@@ -148,17 +158,45 @@ func TestWriteBeside(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(got, "| 100 | 6 | **80.0%** | 80.0 to 80.0% | missed |") {
+	if !strings.Contains(got, "| 100 | 7 | **40.0%** | 40.0 to 40.0% | missed | 40.0% |") {
 		t.Errorf("-pool over a report with the beside columns:\n%s", got)
 	}
 
-	var without strings.Builder
 	for i := range r.Pairs {
 		r.Pairs[i].Beside = rolloutResult{}
 	}
+	var without strings.Builder
 	r.writePairs(&without)
 	if strings.Contains(without.String(), "beside") {
 		t.Errorf("pairs without the idle runs mention them:\n%s", without.String())
+	}
+}
+
+// TestRunOrder: over two pairs, each of the three runs precedes each
+// other one once; without the idle runs, the plain client and ours
+// alternate.
+func TestRunOrder(t *testing.T) {
+	before := map[[2]string]int{}
+	for i := range 2 {
+		order := runOrder(i, true, true)
+		if len(order) != 3 {
+			t.Fatalf("pair %d runs %v, want three runs", i+1, order)
+		}
+		for a := range order {
+			for _, later := range order[a+1:] {
+				before[[2]string{order[a], later}]++
+			}
+		}
+	}
+	for _, x := range []string{"plain", "ours", "beside"} {
+		for _, y := range []string{"plain", "ours", "beside"} {
+			if x != y && before[[2]string{x, y}] != 1 {
+				t.Errorf("%s ran before %s in %d of 2 pairs, want 1", x, y, before[[2]string{x, y}])
+			}
+		}
+	}
+	if got := fmt.Sprint(runOrder(0, true, false), runOrder(1, true, false), runOrder(0, false, false)); got != "[plain ours] [ours plain] [plain]" {
+		t.Errorf("without the idle runs: %s", got)
 	}
 }
 

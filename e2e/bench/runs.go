@@ -890,41 +890,54 @@ func (p pair) oursFirst() bool { return p.Index%2 == 1 }
 func (p pair) besideRatio() float64 { return p.Plain.Created.Seconds() / p.Beside.Created.Seconds() }
 
 // besideFirst: the run beside our idle controller comes first in pairs
-// 1, 2, 5, 6, ... and last in the others, so that over every four pairs
-// it follows the plain client's bed as often as it precedes it.
-func (p pair) besideFirst() bool { return p.Index/2%2 == 0 }
+// 1, 3, 5, ..., before the plain client's and ours, and last in the
+// others, after them in the reverse order: every two pairs, each of the
+// three runs precedes each other one once.
+func (p pair) besideFirst() bool { return p.Index%2 == 0 }
 
 // runPair runs the plain client on n nodes and, when withOurs, ours, and
-// when withIdle, the plain client again beside our idle controller. Odd
-// pairs run ours first, so that neither always follows the other's bed
-// (its teardown, the machine's caches) and the order's effect, if any,
-// falls on both alike over the pairs.
+// when withIdle, the plain client again beside our idle controller, in
+// runOrder's order.
 func runPair(ctx context.Context, n, i int, withOurs, withIdle bool) (pair, error) {
 	p := pair{Index: i}
-	runs := []func() error{func() (err error) { p.Plain, err = runPlain(ctx, n, false); return err }}
-	if withOurs {
-		runs = append(runs, func() (err error) {
+	runs := map[string]func() error{
+		"plain": func() (err error) { p.Plain, err = runPlain(ctx, n, false); return err },
+		"ours": func() (err error) {
 			p.Ours, err = runRollout(ctx, controllerNamed("ours"), raised, n, false)
 			return err
-		})
-		if p.oursFirst() {
-			slices.Reverse(runs)
-		}
+		},
+		"beside": func() (err error) { p.Beside, err = runPlain(ctx, n, true); return err },
 	}
-	if withIdle {
-		idle := func() (err error) { p.Beside, err = runPlain(ctx, n, true); return err }
-		if p.besideFirst() {
-			runs = slices.Insert(runs, 0, idle)
-		} else {
-			runs = append(runs, idle)
-		}
-	}
-	for _, run := range runs {
-		if err := run(); err != nil {
+	for _, name := range runOrder(i, withOurs, withIdle) {
+		if err := runs[name](); err != nil {
 			return p, err
 		}
 	}
 	return p, nil
+}
+
+// runOrder is the order of pair i's runs ("plain", "ours", "beside").
+// Odd pairs run ours first, so that neither always follows the other's
+// bed (its teardown, the machine's caches) and the order's effect, if
+// any, falls on both alike over the pairs; the run beside our idle
+// controller goes first or last (see besideFirst).
+func runOrder(i int, withOurs, withIdle bool) []string {
+	p := pair{Index: i}
+	order := []string{"plain"}
+	if withOurs {
+		order = append(order, "ours")
+		if p.oursFirst() {
+			slices.Reverse(order)
+		}
+	}
+	if withIdle {
+		if p.besideFirst() {
+			order = slices.Insert(order, 0, "beside")
+		} else {
+			order = append(order, "beside")
+		}
+	}
+	return order
 }
 
 // settle is how long a rollout waits after creating its namespace before
@@ -958,6 +971,7 @@ func runPlain(ctx context.Context, n int, idle bool) (rolloutResult, error) {
 	defer os.RemoveAll(b.Dir)
 	var ours *bed.Proc
 	if idle {
+		defer keepLog(b, controllerNamed("ours"), fmt.Sprintf("rollout-%s-raised-%d-busy=false%s", strings.ReplaceAll(besideIdle, " ", "-"), n, runTag))
 		if ours, err = startOurs(ctx, b, raised); err != nil {
 			return res, err
 		}
@@ -1022,6 +1036,10 @@ func runPlain(ctx context.Context, n int, idle bool) (rolloutResult, error) {
 	wg.Wait()
 	err = res.await(ctx, b, pc, start, "the plain pods")
 	if idle { // our idle controller's cost, in the same columns as ours' run
+		if ours.Exited() {
+			// Else the run would pass for one beside a controller.
+			return res, fmt.Errorf("our idle controller exited (code %d) during the plain client's run", ours.ExitCode())
+		}
 		res.Cost.CPUSeconds, res.Cost.PeakRSSMiB = procCost(ours.Pid())
 	}
 	return res, err
