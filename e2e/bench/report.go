@@ -315,8 +315,8 @@ func (r *report) writeBeside(b *strings.Builder, counts []int, byNodes map[int][
 		return false
 	}
 	fmt.Fprintf(b, "\nBeside our idle controller: each pair also ran the plain client with our controller in its bed, started as for ours' run, "+
-		"its informers watching the plain pods, with no DaemonSet to act on. Each pair ran it first in pairs 1, 3, 5, ... (then the plain client, then ours) "+
-		"and last in the others (ours, the plain client, then it). Its CPU and RSS columns above are the idle controller's. "+
+		"its informers watching the plain pods, with no DaemonSet to act on. It ran first in odd pairs (then the plain client, then ours) "+
+		"and last in even ones (after ours and the plain client). Its CPU and RSS columns above are the idle controller's. "+
 		"Its share: its rate as a share of the plain client's alone in the same pair, which is what a controller that only watches costs the plain client. "+
 		"Ours against it: ours' rate as a share of that run's.\n\n")
 	fmt.Fprintf(b, "| nodes | pairs | its share, median | 95%% interval | range | ours against it, median | beside idle ours, median (s) |\n|---|---|---|---|---|---|---|\n")
