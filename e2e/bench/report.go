@@ -83,7 +83,7 @@ func (r *report) write(dir string) error {
 				rt = ratio(x.Created, other.Created) + " of built-in"
 			case x.Controller == besideIdle:
 				if alone := r.find("plain client", x.Limits, x.Nodes, false); alone != nil && x.Created > 0 {
-					rt = fmt.Sprintf("%.0f%% of the plain client's rate alone", 100*alone.Created.Seconds()/x.Created.Seconds())
+					rt = fmt.Sprintf("%.0f%% of the plain client's rate alone", 100*pair{Plain: *alone, Beside: x}.besideRatio())
 					if len(r.pairsByNodes()[x.Nodes]) > 1 {
 						rt += ", in pair 1; over all pairs: below"
 					}
@@ -332,7 +332,7 @@ func (r *report) writeBeside(b *strings.Builder, counts []int, byNodes map[int][
 		}
 		interval := "-"
 		if lo, hi, ok := medianInterval(shares); ok {
-			interval = fmt.Sprintf("%.1f to %.1f%%", 100*lo, 100*hi)
+			interval = intervalText(lo, hi)
 		}
 		fmt.Fprintf(b, "| %d | %d | **%.0f%%** | %s | %.0f to %.0f%% | %.0f%% | %.3f |\n", n, len(shares), 100*median(shares), interval,
 			100*slices.Min(shares), 100*slices.Max(shares), 100*median(against), median(times))
@@ -362,8 +362,13 @@ func plainVerdict(ratios []float64) (interval, verdict string) {
 	if !ok {
 		return "-", "too few pairs"
 	}
-	// One decimal, so that a bound just under 90% never reads as 90.
-	return fmt.Sprintf("%.1f to %.1f%%", 100*lo, 100*hi), verdictAt(lo, hi, plainTarget)
+	return intervalText(lo, hi), verdictAt(lo, hi, plainTarget)
+}
+
+// intervalText is an interval of ratios in percent, with one decimal, so
+// that a bound just under 90% never reads as 90.
+func intervalText(lo, hi float64) string {
+	return fmt.Sprintf("%.1f to %.1f%%", 100*lo, 100*hi)
 }
 
 // medianInterval is a 95% confidence interval for the median of the

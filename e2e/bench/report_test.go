@@ -162,6 +162,23 @@ func TestWriteBeside(t *testing.T) {
 		t.Errorf("-pool over a report with the beside columns:\n%s", got)
 	}
 
+	// The rollout table's row for the first pair's idle run.
+	dir := t.TempDir()
+	r.Rollouts = []rolloutResult{r.Pairs[1].Plain, r.Pairs[1].Ours, r.Pairs[1].Beside}
+	for i := range r.Rollouts {
+		r.Rollouts[i].Limits = raised.Name
+	}
+	if err := r.write(dir); err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile(filepath.Join(dir, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), "| "+besideIdle+" | 0.25 | 0.00 | 0.00 | 80% of the plain client's rate alone, in pair 1; over all pairs: below |") {
+		t.Errorf("no rollout row for the idle run at 80%%:\n%s", readme)
+	}
+
 	for i := range r.Pairs {
 		r.Pairs[i].Beside = rolloutResult{}
 	}

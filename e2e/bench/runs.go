@@ -963,6 +963,7 @@ func runPlain(ctx context.Context, n int, idle bool) (rolloutResult, error) {
 	if idle {
 		res.Controller = besideIdle
 	}
+	tag := strings.ReplaceAll(res.Controller, " ", "-") // in the names of the files the run keeps
 	b, err := startBed(ctx, n)
 	if err != nil {
 		return res, err
@@ -971,7 +972,7 @@ func runPlain(ctx context.Context, n int, idle bool) (rolloutResult, error) {
 	defer os.RemoveAll(b.Dir)
 	var ours *bed.Proc
 	if idle {
-		defer keepLog(b, controllerNamed("ours"), fmt.Sprintf("rollout-%s-raised-%d-busy=false%s", strings.ReplaceAll(besideIdle, " ", "-"), n, runTag))
+		defer keepLog(b, controllerNamed("ours"), fmt.Sprintf("rollout-%s-raised-%d-busy=false%s", tag, n, runTag))
 		if ours, err = startOurs(ctx, b, raised); err != nil {
 			return res, err
 		}
@@ -1002,10 +1003,10 @@ func runPlain(ctx context.Context, n int, idle bool) (rolloutResult, error) {
 	if err != nil {
 		return res, err
 	}
-	name := fmt.Sprintf("rollout-%d-raised-busy=false%s", n, runTag)
-	apiserverProfile(b, strings.ReplaceAll(res.Controller, " ", "-")+"-"+name)
+	name := fmt.Sprintf("%s-rollout-%d-raised-busy=false%s", tag, n, runTag)
+	apiserverProfile(b, name)
 	if idle {
-		profile(strings.ReplaceAll(res.Controller, " ", "-") + "-" + name)
+		profile(name)
 		res.Cost.StartCPUSeconds, _ = procCost(ours.Pid())
 	}
 	start := time.Now()
